@@ -16,9 +16,10 @@ At each size, each a fresh process as a user types it (``--cache none``: every r
   featbus's working size and the same 23 intensity statistics (``mammography_dicom.py``'s loop), importing
   nothing of featbus.
 
-Each is measured as ``parallel_extraction.py`` measures: wall seconds, CPU seconds and the peak of the process
-tree's memory (psutil, every 20 ms; proportional set sizes, so that the pages forked workers share with their
-parent count once), and the largest one process's resident memory (what each worker must keep under 1 GB).
+Each is measured by :func:`measure`: wall seconds, CPU seconds and, polled every 20 ms with psutil, the peak of
+the process tree's memory (proportional set sizes, so that the pages forked workers share with their parent
+count once), the parent's own peak and the largest peak of one worker (its resident memory and its unique set
+size: what each must keep under 1 GB).
 Runs alternate between the ways (median of ``--rounds``), so that
 all see the same load; the machine's load average is recorded. ``ratio`` is the plain pool's wall time over
 featbus's at the same number of workers (1.0: as fast as the plain pool).
@@ -31,8 +32,9 @@ worker (slopes, so the fixed part is left out), taken to hold at 16 and 64 cores
 memory bandwidth and the disk are not modelled. The peak memory is projected the same way: the one-worker
 intercept plus the measured growth per frame.
 
-Run from the repository root (about 3 minutes at ``--sizes 50``; the default sizes need about 35 GB of
-temporary disk and an hour)::
+Run from the repository root (about 3 minutes at ``--sizes 50`` on two idle cores; the default sizes need
+about 25 GB of temporary disk, 25 MB a frame, and about an hour and a quarter; ``--frames DIR`` measures
+frames an earlier run built)::
 
     PYTHONPATH=$PWD python benchmarks/fullfield_scaling.py
     PYTHONPATH=$PWD python benchmarks/fullfield_scaling.py --sizes 50 --rounds 1
@@ -51,7 +53,6 @@ from pathlib import Path
 
 import numpy as np
 from mammography_dicom import PLAIN, RESULTS, build
-from parallel_extraction import measure_tree
 
 #: (height, width, pixel spacing in mm) of the frames built, in turn: the sizes of RSNA's frames.
 SIZES = ((5355, 4915, 0.07), (4084, 3328, 0.07), (2294, 1914, 0.1))
@@ -89,6 +90,48 @@ if __name__ == "__main__":
 """
 
 
+def measure(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, float, float, float, float]:
+    """One command's wall seconds, CPU seconds (its own and its waited-for workers'), and in MiB, polled every
+    20 ms (psutil's ``memory_full_info``): the peak of the process tree's proportional set sizes (a page forked
+    workers share with their parent counted once), the parent's peak resident memory, and the largest peak of
+    one worker process's resident memory (the pages it shares with the parent included: what it needs where it
+    runs alone) and of its unique set size (the pages it alone holds); the worker's are 0 without workers."""
+    import resource
+    import subprocess
+
+    import psutil
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
+    tree = parent = worker_rss = worker_uss = 0
+    while proc.poll() is None:
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        total = 0
+        for p in procs:
+            try:
+                info = p.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            total += info.pss
+            if p.pid == proc.pid:
+                parent = max(parent, info.rss)
+            else:
+                worker_rss, worker_uss = max(worker_rss, info.rss), max(worker_uss, info.uss)
+        tree = max(tree, total)
+        time.sleep(0.02)
+    proc.wait()
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, tree / 2**20, parent / 2**20, worker_rss / 2**20, worker_uss / 2**20
+
+
 def _link_release(source: list[Path], root: Path, into: Path) -> Path:
     """The frames ``source`` (under ``root``) hard-linked into ``into``, their class folders kept."""
     for f in source:
@@ -98,12 +141,16 @@ def _link_release(source: list[Path], root: Path, into: Path) -> Path:
     return into
 
 
-def _median(runs: list[tuple[float, float, float, float]]) -> dict:
-    """The median wall seconds, CPU seconds, peak MB of the process tree (PSS) and of its largest process
-    (RSS) of ``runs`` (``measure_tree``'s), and every wall time."""
-    walls, cpus, peaks, largest = zip(*runs)
-    return {"wall_s": round(statistics.median(walls), 2), "cpu_s": round(statistics.median(cpus), 1),
-            "peak_mb": round(statistics.median(peaks), 1), "largest_process_mb": round(statistics.median(largest), 1),
+def _median(runs: list[tuple[float, ...]]) -> dict:
+    """The medians of ``runs`` (:func:`measure`'s): wall and CPU seconds, the tree's peak MB (PSS), the
+    parent's (RSS) and the largest of one worker's (RSS, USS); and every wall time."""
+    walls, cpus, peaks, parents, worker_rss, worker_uss = zip(*runs)
+
+    def med(values) -> float:
+        return round(statistics.median(values), 1)
+
+    return {"wall_s": round(statistics.median(walls), 2), "cpu_s": med(cpus), "peak_mb": med(peaks),
+            "parent_mb": med(parents), "worker_rss_mb": med(worker_rss), "worker_uss_mb": med(worker_uss),
             "every_wall_s": [round(t, 2) for t in walls]}
 
 
@@ -148,6 +195,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="runs of each way at each size (median; default 1)")
     ap.add_argument("-o", "--out", type=Path, default=RESULTS / "fullfield_scaling.json")
     ap.add_argument("--before", type=Path, help="also run featbus extract from this checkout (an older featbus)")
+    ap.add_argument("--frames", type=Path, help="the frames an earlier run built (its release folder, at least the "
+                                                "largest size's frames), used instead of building them again")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workers = [int(w) for w in args.workers.split(",")]
@@ -165,27 +214,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="featbus_fullfield_") as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
-        frames = build(tmp / "all", sizes[-1], SIZES, cycle=True)
-        result["build_s"] = round(time.perf_counter() - t0, 1)
+        if args.frames is None:
+            source = tmp / "all"
+            frames = build(source, sizes[-1], SIZES, cycle=True)
+            result["build_s"] = round(time.perf_counter() - t0, 1)
+        else:  # build's names end in the frame's number: <source>_<k>.dcm
+            source = args.frames
+            frames = sorted(source.rglob("*.dcm"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
+            if len(frames) < sizes[-1]:
+                raise SystemExit(f"{source} holds {len(frames)} frames; --sizes asks for {sizes[-1]}")
         for n in sizes:
-            rel = tmp / "all" if n == sizes[-1] else _link_release(frames[:n], tmp / "all", tmp / f"rel{n}")
+            rel = _link_release(frames[:n], source, tmp / f"rel{n}")
             files = sorted(str(f) for f in rel.rglob("*.dcm"))
             runs: dict = {"read": [], **{f"{way}{w}": [] for w in workers for way in ("extract", "plain", "before")}}
             for _ in range(args.rounds):
-                runs["read"].append(measure_tree([sys.executable, "-m", "featbus", "read", str(rel)], env, tmp,
-                                                 pss=True))
+                runs["read"].append(measure([sys.executable, "-m", "featbus", "read", str(rel)], env, tmp))
                 for w in workers:  # alternating: every way sees the same load
                     out = tmp / f"features{n}_{w}.csv"
-                    runs[f"extract{w}"].append(measure_tree(
+                    runs[f"extract{w}"].append(measure(
                         [sys.executable, "-m", "featbus", "extract", str(rel), "-f", "intensity", "--cache", "none",
-                         "-q", "--n-jobs", str(w), "--overwrite", "-o", str(out)], env, tmp, pss=True))
-                    runs[f"plain{w}"].append(measure_tree(
-                        [sys.executable, "-c", POOL, str(WORK_PIXELS), str(w), *files], env, tmp, pss=True))
+                         "-q", "--n-jobs", str(w), "--overwrite", "-o", str(out)], env, tmp))
+                    runs[f"plain{w}"].append(measure(
+                        [sys.executable, "-c", POOL, str(WORK_PIXELS), str(w), *files], env, tmp))
                     if args.before is not None:
-                        runs[f"before{w}"].append(measure_tree(
+                        runs[f"before{w}"].append(measure(
                             [sys.executable, "-m", "featbus", "extract", str(rel), "-f", "intensity", "--cache",
                              "none", "-q", "--n-jobs", str(w), "--overwrite", "-o", str(tmp / "before.csv")],
-                            dict(env, PYTHONPATH=str(args.before.resolve())), tmp, pss=True))
+                            dict(env, PYTHONPATH=str(args.before.resolve())), tmp))
 
             def med(key: str, runs=runs) -> dict:
                 return _median(runs[key])
@@ -211,39 +266,54 @@ def main() -> None:
             entry["load_average"] = [round(v, 2) for v in os.getloadavg()]
             result["sizes"].append(entry)
             print(json.dumps(entry), flush=True)
-            if rel != tmp / "all":
-                import shutil
+            write_report({**result, "projection_rsna": project(result)}, args.out)
+            import shutil
 
-                shutil.rmtree(rel)
+            shutil.rmtree(rel)  # links: the frames stay
     result["projection_rsna"] = project(result)
     print(json.dumps(result["projection_rsna"], indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report(result, args.out)
+
+
+def write_report(result: dict, out: Path) -> None:
+    """``result`` (:func:`main`'s, with its sizes so far and their projection) to ``out`` (JSON) and beside it
+    the Markdown table (``.md``). Written after each size too, so that a run stopped midway keeps its sizes."""
+    workers, rounds = result["workers"], result["rounds"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# How the cost of a full-field release grows (benchmarks/fullfield_scaling.py)", "",
              f"Frames {', '.join(result['frame_sizes'])} in turn; {result['mix']}. {result['cpus']} CPUs, load average "
-             f"before {result['load_average_before']}; median of {args.rounds} round(s). ratio: the plain pool's wall "
+             f"before {result['load_average_before']}; median of {rounds} round(s). ratio: the plain pool's wall "
              "time over featbus's at as many workers (1.0 = as fast).", "",
-             "| frames | workers | featbus read s | featbus extract s | peak MB (tree, largest process) | "
-             "plain pool s | peak MB (tree, largest) | ratio |" + (" before s | ratio before |" if "before" in result
-                                                                  else ""),
-             "|---|---|---|---|---|---|---|---|" + ("---|---|" if "before" in result else "")]
+             "MB: peaks polled every 20 ms: tree, the process tree's proportional set sizes (pages forked workers "
+             "share with their parent counted once); parent, the command's own process (RSS); worker, the largest "
+             "one worker process (RSS, the pages it shares with the parent included / USS, the pages it alone "
+             "holds); '-' without workers.", "",
+             "| frames | workers | featbus read s | featbus extract s | MB tree | MB parent | MB worker RSS / USS | "
+             "plain pool s | MB tree | MB parent | MB worker RSS / USS | ratio |"
+             + (" before s | ratio before |" if "before" in result else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if "before" in result else "")]
+
+    def mb(x: dict) -> str:
+        worker = f"{x['worker_rss_mb']:.0f} / {x['worker_uss_mb']:.0f}" if x["worker_rss_mb"] else "-"
+        return f"{x['peak_mb']:.0f} | {x['parent_mb']:.0f} | {worker}"
+
     for e in result["sizes"]:
         for w in workers:
             x, p = e["extract"][str(w)], e["plain"][str(w)]
-            lines.append(f"| {e['frames']} | {w} | {e['read']['wall_s']} | {x['wall_s']} | {x['peak_mb']:.0f}, "
-                         f"{x['largest_process_mb']:.0f} | {p['wall_s']} | {p['peak_mb']:.0f}, "
-                         f"{p['largest_process_mb']:.0f} | {e['ratio'][str(w)]} |"
+            lines.append(f"| {e['frames']} | {w} | {e['read']['wall_s']} | {x['wall_s']} | {mb(x)} | {p['wall_s']} | "
+                         f"{mb(p)} | {e['ratio'][str(w)]} |"
                          + (f" {e['before'][str(w)]['wall_s']} | {e['ratio_before'][str(w)]} |" if "before" in e
                             else ""))
     pr = result["projection_rsna"]
     lines += ["", f"RSNA's {pr['frames']} frames, projected ({pr['how']}): "
               + ", ".join(f"{c} cores {h} h" for c, h in pr["hours"].items())
               + f" (plain pool {', '.join(f'{c} cores {h} h' for c, h in pr['plain_pool_hours'].items())}); "
-              (f"one worker's peak {pr['peak_mb_one_worker']} MB ({pr['peak_mb_per_frame']} MB a frame)."
+              + (f"one worker's peak {pr['peak_mb_one_worker']} MB ({pr['peak_mb_per_frame']} MB a frame)."
                if pr["peak_mb_per_frame"] is not None else "memory growth: needs two sizes."),
               f"Load average after each size: {[e['load_average'] for e in result['sizes']]}.", "",
               f"Command: `{result['command']}`", ""]
-    args.out.with_suffix(".md").write_text("\n".join(lines))
+    out.with_suffix(".md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -27,6 +28,20 @@ def folder(tmp_path_factory):
         (root / cls).mkdir()
         for i in range(n):
             Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(root / cls / f"{cls}_{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory):
+    """The same kind of folder, its file names saying the patient (``b003_1.png``: patient ``b003``), so that no
+    group is read from the pixels: the cluster's workers read the images (70, 35 patients, 3 partitions)."""
+    root = tmp_path_factory.mktemp("dask-named")
+    rng = np.random.default_rng(1)
+    for cls, n in (("benign", 40), ("malignant", 30)):
+        (root / cls).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (24, 28), dtype=np.uint8)).save(root / cls / f"{cls[0]}{i // 2:03d}_"
+                                                                                               f"{i % 2}.png")
     return root
 
 
@@ -70,9 +85,68 @@ def test_local_cluster_writes_the_plain_rows_and_a_rerun_computes_nothing(folder
     np.testing.assert_allclose(_rows(dask)[1], _rows(plain)[1], rtol=0, atol=TOL)
 
 
-def test_an_interrupted_run_resumes_with_no_half_written_part_or_table(folder, tmp_path, capsys, monkeypatch):
+def _arrays(value) -> list:
+    """The NumPy arrays inside a task's arguments (tuples, lists, dicts, records' fields)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in _arrays(v)]
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _arrays(v)]
+    return _arrays(vars(value)) if hasattr(value, "__dict__") and not isinstance(value, type) else []
+
+
+def test_the_tasks_carry_the_entries_and_the_workers_read_the_pixels(named, tmp_path, capsys, monkeypatch):
+    """Where no group is read from the pixels, each task carries its partition's entries (paths), no pixels: this
+    process decodes one image (to fit the extractors), the workers the 70; the rows are the plain extract's."""
+    import distributed
+
+    from featbus.datasets import _release_bunch
+
+    plain, dask = tmp_path / "plain.parquet", tmp_path / "dask.parquet"
+    assert main(["extract", str(named), "-f", "intensity", "-o", str(plain), "-q"]) == 0
+    submitted, decoded = [], []
+    submit, read = distributed.Client.submit, _release_bunch._read_keeping_image
+
+    def spy_submit(self, func, *args, **kwargs):
+        submitted.append(args)
+        return submit(self, func, *args, **kwargs)
+
+    def spy_read(item, index):
+        decoded.append(item[0])
+        return read(item, index)
+
+    monkeypatch.setattr(distributed.Client, "submit", spy_submit)
+    monkeypatch.setattr(_release_bunch, "_read_keeping_image", spy_read)
+    assert main(["extract", str(named), "-f", "intensity", "-o", str(dask), "-q", "--dask", "local:2"]) == 0
+    assert _counts(capsys.readouterr().err) == (0, 3, 3)
+    assert len(submitted) == 3 and [len(args[1]) for args in submitted] == [32, 32, 6]
+    assert not any(_arrays(args[1]) for args in submitted)  # the entries: (path, masks, pixel size)
+    assert all(isinstance(entry[0], (str, os.PathLike)) for args in submitted for entry in args[1])
+    assert len(decoded) == 1
+    a, Xa = _rows(plain)
+    b, Xb = _rows(dask)
+    assert len(b) == 70 and list(a.columns) == list(b.columns)
+    for col in ("path", "label", "target", "group"):
+        assert a[col].tolist() == b[col].tolist(), col
+    np.testing.assert_allclose(Xb, Xa, rtol=0, atol=TOL)
+    assert len(list(parts_folder(dask).glob("part-*.npz"))) == 3
+
+    submitted.clear()  # the same command again: every partition reused, nothing sent
+    assert main(["extract", str(named), "-f", "intensity", "-o", str(dask), "-q", "--dask", "local:2",
+                 "--overwrite"]) == 0
+    assert _counts(capsys.readouterr().err) == (3, 3, 0) and not submitted
+    np.testing.assert_array_equal(_rows(dask)[1], Xb)
+
+
+@pytest.mark.parametrize("which", ["folder", "named"])
+def test_an_interrupted_run_resumes_with_no_half_written_part_or_table(which, request, tmp_path, capsys,
+                                                                      monkeypatch):
+    """Ctrl-C midway, with the pixels read here (groups from near-duplicates) or by the workers: the table is
+    not written, the line says how many partitions are kept and that the same command resumes, which it does."""
     import featbus.progress as progress
 
+    folder = request.getfixturevalue(which)
     out = tmp_path / "f.parquet"
     real = progress.progress_bar
 
@@ -92,20 +166,22 @@ def test_an_interrupted_run_resumes_with_no_half_written_part_or_table(folder, t
             raise KeyboardInterrupt
 
     monkeypatch.setattr(progress, "progress_bar", Interrupting)
-    assert main(["extract", str(folder), "-f", "intensity", "-o", str(out), "-q", "--dask", "local:1"]) != 0
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(out), "-q", "--dask", "local:1"]) == 130
     monkeypatch.undo()
-    capsys.readouterr()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
     assert not out.exists()
     parts = parts_folder(out)
-    written = sorted(parts.glob("part-*.npy"))
+    written = sorted(parts.glob("part-*.np[yz]"))
     assert 1 <= len(written) <= 3
+    assert last == (f"interrupted: the table was not written; {len(written)} of 3 partitions are kept in {parts}: "
+                    f"the same command again computes only the {3 - len(written)} missing"), last
     # a worker killed mid-write leaves its temporary file: it is cleared, never read
     (parts / f".{written[0].name}.dead.tmp").write_bytes(b"\x93NUMPY half")
     written[0].unlink()
     assert main(["extract", str(folder), "-f", "intensity", "-o", str(out), "-q", "--dask", "local:1"]) == 0
     done, total, computed = _counts(capsys.readouterr().err)
     assert total == 3 and done == len(written) - 1 and computed == 3 - done
-    assert sorted(p.name for p in parts.iterdir()) == sorted(p.name for p in parts.glob("part-*.npy"))
+    assert sorted(p.name for p in parts.iterdir()) == sorted(p.name for p in parts.glob("part-*.np[yz]"))
     assert len(pd.read_parquet(out)) == 70
 
 

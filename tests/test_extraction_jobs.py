@@ -150,3 +150,61 @@ def test_extract_with_two_jobs_writes_one_jobs_table(release, tmp_path):
         errors = [line for line in stop.text.splitlines() if "error" in line.lower()]
         assert len(errors) == 1 and "cut.dcm" in errors[0] and "truncated" in errors[0], stop.text[-2000:]
         assert not (tmp_path / f"g{n}.csv").exists()
+
+
+def test_extract_describes_each_frame_as_it_is_read_and_keeps_none(release, monkeypatch):
+    """``featbus extract``'s reading (:func:`featbus.datasets._release_bunch.describing`): each frame is described
+    as it is decoded and dropped, so no more than one decoded frame is alive when the next is read (where reading
+    every frame first held all five); the rows are those of the frames read first, then described, in order."""
+    import weakref
+
+    from featbus.cli.extract import _Rows
+    from featbus.datasets import _release_bunch, load_data
+    from featbus.pipelines.make import make_features
+
+    with pytest.warns(UserWarning, match="cut.dcm"):
+        whole = load_data(release, on_error="skip", n_jobs=1)
+    X = make_features(["intensity"], n_jobs=1, progress=False).fit_transform(whole.data)
+    del whole
+    live, held = [0], []
+    read = _release_bunch._read_keeping_image
+
+    def counted(item, index):
+        held.append(live[0])  # decoded frames still alive as the next is read
+        res = read(item, index)
+        if not isinstance(res[0], str):
+            live[0] += 1
+            weakref.finalize(res[0], lambda: live.__setitem__(0, live[0] - 1))
+        return res
+
+    monkeypatch.setattr(_release_bunch, "_read_keeping_image", counted)
+    with pytest.warns(UserWarning, match="cut.dcm"):
+        kept = load_data(release, on_error="skip", n_jobs=1)
+    assert len(held) == 6 and max(held) == 4  # reading every frame first: four alive as the fifth is read
+    paths, skipped, metas = kept.paths, kept.skipped, [r.meta for r in kept.data]
+    del kept
+    held.clear()
+    rows = _Rows(make_features(["intensity"], n_jobs=1, progress=False))
+    with _release_bunch.describing(rows), pytest.warns(UserWarning, match="cut.dcm"):
+        streamed = load_data(release, on_error="skip", n_jobs=1)
+    assert len(held) == 6 and max(held) == 0 and live[0] == 0
+    assert streamed.paths == paths and streamed.skipped == skipped and len(paths) == 5
+    assert all(r.image is None and r.mask is None for r in streamed.data)
+    assert [r.meta for r in streamed.data] == metas
+    assert rows.fitted and len(rows.fitted_union().get_feature_names_out()) == X.shape[1] == 23
+    np.testing.assert_allclose(streamed.features, X, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("n_jobs,backend", [(1, None), (2, "threading"), (2, "multiprocessing")])
+def test_map_images_says_as_items_finish_and_keeps_their_order(n_jobs, backend, monkeypatch):
+    """``map_images(on_done=)`` (what counts the frames read and described on ``featbus extract``'s progress
+    display): called for every item once, as items finish, here or from the workers; the results in order."""
+    import featbus._records as records
+
+    monkeypatch.setattr(records, "MIN_FORK_SECONDS", 0.0)
+    monkeypatch.setattr(records, "MIN_PARALLEL_SECONDS", 0.0)
+    counted = []
+    out = records.map_images(lambda item, i: (i, item * 2), list(range(37)), n_jobs, backend=backend, max_chunk=4,
+                             on_done=counted.append)
+    assert out == [(i, 2 * i) for i in range(37)]
+    assert sum(counted) == 37 and all(k >= 1 for k in counted) and (n_jobs == 1) == (set(counted) == {1})

@@ -360,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _main(argv)
     except KeyboardInterrupt as exc:
         io = sys.modules.get("featbus.io")
-        line = _interrupted(io.files_written(before) if io is not None else [])
+        # a command that keeps what it finished (featbus extract --dask: its partitions) says so itself
+        line = getattr(exc, "featbus_line", None) or _interrupted(io.files_written(before) if io is not None else [])
         terminated = isinstance(exc, Terminated)
         print(line.replace("interrupted", "terminated", 1) if terminated else line, file=sys.stderr)
         return 143 if terminated else 130

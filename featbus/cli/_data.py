@@ -67,7 +67,7 @@ def _load_folder(path: str, on_error: str = "raise", task: str = "severity", min
     skipped = list(getattr(data, "skipped", []) or [])
     data, unfit = _unfit_masks(data, on_error, needs_masks)
     skipped += unfit
-    if on_error == "skip":
+    if on_error == "skip" and "features" not in data:  # described as read: an unusable image is already out
         data, unusable = _drop_unusable(data)
         skipped += unusable
     data.skipped = skipped  # every layout's Bunch has it (a mini-MIAS one has none of its own)

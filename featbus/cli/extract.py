@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -26,7 +27,7 @@ from ._common import (
     _split,
     _write_csv,
 )
-from ._data import _DATA_HELP, _load_study, _preprocessing_steps
+from ._data import _DATA_HELP, _load_study, _mask_need, _preprocessing_steps
 from ._options import (
     _EVALUATE_FEATURES,
     _apply_settings,
@@ -231,6 +232,44 @@ def _write_table(path: Path, X, names, data, leak: dict, recipe: dict | None = N
     return path
 
 
+class _Rows:
+    """The features of one image at a time (:func:`featbus.datasets._release_bunch.describing`): ``union``
+    (unfitted, no family scaling: it learns nothing from the images) fitted on the first image described,
+    each part computing in the process that calls it (``n_jobs=1``) without a progress bar of its own: the
+    reading's display counts the images (``progress``, the command's setting)."""
+
+    def __init__(self, union, progress=False):
+        self._given = [(part, {k: part.get_params()[k] for k in ("n_jobs", "progress") if k in part.get_params()})
+                       for _, part in union.transformer_list]
+        for part, given in self._given:
+            part.set_params(**{k: v for k, v in (("n_jobs", 1), ("progress", False)) if k in given})
+        self.union, self.progress = union, progress
+        self.fitted = False
+
+    def fitted_union(self):
+        """The union, fitted, with the parts' own ``n_jobs`` and ``progress`` again (its settings sidecar)."""
+        for part, given in self._given:
+            part.set_params(**given)
+        return self.union
+
+    def __call__(self, record) -> np.ndarray:
+        if not self.fitted:
+            row = np.asarray(self.union.fit_transform([record]))[0]
+            self.fitted = True
+            return row
+        return np.asarray(self.union.transform([record]))[0]
+
+
+def _streams(args, segmenter, union) -> bool:
+    """Whether the rows are computed as the images are read, none of them kept (:class:`_Rows`): the features
+    read the image alone (no mask, no family scaling), nothing transforms the images first (--preprocess,
+    --patches, --segmenter). With --dask the cluster's workers read and describe them
+    (:class:`featbus.cli._dask.EntriesOnCluster`)."""
+    return (segmenter is None and not _preprocessing_steps(args.preprocess)
+            and not getattr(args, "patches", None) and _mask_need(args) is None
+            and getattr(union, "family_scaling", None) in (None, "none"))
+
+
 def run(args) -> int:
     from ..pipelines.make import make_features
 
@@ -257,12 +296,22 @@ def run(args) -> int:
         _import_tensorflow_quietly(args.debug)
     elif args.roi_margin != 0.15:
         raise CLIError("--roi-margin needs --segmenter FILE|NAME")
-    data = _load_study(args)
-    _log_data(data, args.data_dir)
-    _passed_through(data, [])  # a clash with the table's own columns: said before extracting
-    t0 = time.perf_counter()
     union = make_features(_features_of(args), region=args.region, n_jobs=args.n_jobs, cache=args.cache,
                           progress=_progress(args))
+    t0 = time.perf_counter()
+    rows = _Rows(union, _progress(args)) if _streams(args, segmenter, union) else None
+    from ..datasets._release_bunch import describing
+
+    if rows is not None and args.dask is not None:  # the workers read the entries: no pixels shipped from here
+        from ._dask import EntriesOnCluster
+
+        reading = describing(rows, run=EntriesOnCluster(args.dask, out, _progress(args)))
+    else:
+        reading = describing(rows) if rows is not None else contextlib.nullcontext()
+    with reading:
+        data = _load_study(args)
+    _log_data(data, args.data_dir)
+    _passed_through(data, [])  # a clash with the table's own columns: said before extracting
     records = list(data.data)
     if segmenter is not None:  # the features read the segmenter's crop and mask, as train --segmenter's model
         from ..segmentation.roi import ROICropper
@@ -270,7 +319,9 @@ def run(args) -> int:
         roi = ROICropper(segmenter=segmenter, source="segmenter", margin=float(args.roi_margin), on_empty="image",
                          pass_mask=True)
         records = roi.fit(records).transform(records)
-    if args.dask is None:
+    if "features" in data:  # computed image by image as the release was read (_Rows)
+        union, X = rows.fitted_union(), np.asarray(data.features)
+    elif args.dask is None:
         X = np.asarray(union.fit_transform(records))
     else:  # the rows on the cluster, in partitions that a rerun reuses
         from ._dask import extract_on_cluster

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, map_images, process_backend
+from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, ImageRecord, map_images, process_backend
 from ..io import dropped_masks_note, for_processing_note, scaled_pixel_size, warn_skipped
 from ..progress import find_stack_level
 from ._common import _bunch, _check_loader_choices, _classes_text, _read_keeping_image
 from ._release_index import MANIFEST_COLUMNS
 
-__all__ = ["release_bunch"]
+__all__ = ["release_bunch", "describing"]
 
 #: Columns of a feature table that a release's own columns must not repeat (featbus extract).
 _RESERVED = ("label", "path", "target", "group", "row", "image", "mask", "split")
@@ -91,6 +95,98 @@ def _read_backend(items: list) -> str | None:
     return process_backend() if plain else "threading"
 
 
+#: What :func:`describing` set: the describer of each image, or None (the pixels kept).
+_DESCRIBER: ContextVar[Callable | None] = ContextVar("featbus_release_describer", default=None)
+
+
+#: What :func:`describing` set as ``run``: how the images are read and described, or None (here and in ``n_jobs``
+#: workers).
+_RUN: ContextVar[Callable | None] = ContextVar("featbus_release_run", default=None)
+
+
+@contextmanager
+def describing(describer: Callable[[ImageRecord], np.ndarray], run: Callable | None = None) -> Iterator[None]:
+    """While active, :func:`release_bunch` hands each image to ``describer`` in the process that decoded it and
+    keeps the row it returns in place of the pixels: decode, describe, drop, image by image, so neither this
+    process nor a reading worker ever holds more than the image at hand, whatever the release's size (a
+    full-field frame is 8 MB at its working size; ``featbus extract`` held every one: issue 102).
+
+    Parameters
+    ----------
+    describer : callable
+        ``describer(record) -> 1-D ndarray``, ``record`` an :class:`~featbus.ImageRecord` (the image at its
+        working size, the union of its masks, its path, the file's and the release's pixel size and DICOM view).
+        It raises :class:`~featbus.ImageError` for an image it cannot describe (left out or raised as an
+        unreadable image is). Its ``fitted`` attribute is False until it has described one image: images are
+        described here, one at a time, until then, so that the worker processes start with it fitted. Its
+        ``progress`` attribute, where it has one, is the progress setting of the display that counts the
+        images read and described (:func:`featbus.progress.progress_bar`).
+    run : callable, optional
+        ``run(describer, work, entries) -> results``: where the images are read and described, e.g. a Dask cluster
+        (``featbus extract --dask``). ``work(entry, index)`` reads and describes one entry (a picklable function of
+        the entry alone: an image's path or archive member, its masks' and its pixel size, never its pixels);
+        ``results`` are ``work``'s, one an entry, in order. By default: here until ``describer`` is fitted, then
+        in ``n_jobs`` worker processes.
+
+    Notes
+    -----
+    The Bunch then holds ``features`` (one row an image, in its order) and records without pixels or masks
+    (``image`` and ``mask`` None). Where the groups are read from the pixels (near-duplicates, a release whose
+    images name no patient) the pixels are kept and ``describer`` is not called: the Bunch has no ``features``.
+    """
+    token, ran = _DESCRIBER.set(describer), _RUN.set(run)
+    try:
+        yield
+    finally:
+        _DESCRIBER.reset(token)
+        _RUN.reset(ran)
+
+
+def _read_described(describer: Callable, item, index: int):
+    """:func:`_read_keeping_image` of ``item`` ``(image, masks, pixel size)``, then ``describer``'s row of it in
+    place of the pixels and masks: ``(row, shape, why, meta)``, ``shape`` the image's at its working size; an
+    image it cannot read or describe: ``("error", path, reason)``."""
+    image_path, mask_paths, size = item
+    res = _read_keeping_image((image_path, mask_paths), index)
+    if isinstance(res[0], str):
+        return res
+    image, mask, why, meta = res
+    record_meta = dict(meta)
+    if size is not None:
+        record_meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(size), meta.get("file_shape", image.shape), image.shape)
+    try:
+        row = np.asarray(describer(ImageRecord(image, mask, str(image_path), record_meta)))
+    except ImageError as exc:
+        return ("error", str(image_path), exc.reason)
+    return row, image.shape, why, meta
+
+
+def _read_images(rel, items: list, keep: list[int], n_jobs, pixels_needed: bool) -> list:
+    """Every item's :func:`_read_keeping_image` result, or with a :func:`describing` describer active (and the
+    pixels not ``pixels_needed`` for the groups) its :func:`_read_described` one: read (and described) here
+    until the describer is fitted, then in ``n_jobs`` workers, :data:`_READ_CHUNK` images a task."""
+    describer = _DESCRIBER.get()
+    backend = _read_backend(items)
+    if describer is None or pixels_needed:
+        return map_images(_read_keeping_image, items, n_jobs, backend=backend, max_chunk=_READ_CHUNK)
+    sizes = [rel.pixel_sizes[i] if rel.pixel_sizes else None for i in keep]
+    work = partial(_read_described, describer)
+    sized = [(image, masks, size) for (image, masks), size in zip(items, sizes)]
+    if _RUN.get() is not None:
+        return _RUN.get()(describer, work, sized)
+    from ..progress import progress_bar, progress_mode
+
+    progress = getattr(describer, "progress", None)
+    with progress_bar(progress, len(sized), "featbus extract", "image") as bar:
+        on_done = bar.update if progress_mode(progress) is not None else None  # else joblib's list, as always
+        head = []
+        while len(head) < len(sized) and not getattr(describer, "fitted", True):
+            head.append(work(sized[len(head)], len(head)))
+            bar.update()
+        return head + (map_images(work, sized[len(head):], n_jobs, backend=backend, max_chunk=_READ_CHUNK,
+                                  on_done=on_done) if len(head) < len(sized) else [])
+
+
 def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
                   duplicate_threshold: int | None = None, guess_groups: bool = True):
     """Read a release's images and masks into the common Bunch (see :mod:`featbus.datasets`).
@@ -128,7 +224,10 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         warnings.warn(f"left out {len(unlabelled)} {where} of {str(root)!r}: "
                       + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
     items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
-    results = map_images(_read_keeping_image, items, n_jobs, backend=_read_backend(items), max_chunk=_READ_CHUNK)
+    pixels_needed = guess_groups and s.patient_source == "one per image"  # near-duplicate groups: _groups
+    results = _read_images(rel, items, keep, n_jobs, pixels_needed)
+    described = _DESCRIBER.get() is not None and not pixels_needed
+    rows = []
     classes = list(rel.class_order)
     images, masks, target, paths, metas, kept_groups, splits = [], [], [], [], [], [], []
     bad_masks = set(unfit)
@@ -152,12 +251,14 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
             meta["mask_problem"] = res[2]
         meta.update(res[3])  # a DICOM header's view and pixel size, the file's own size where it was reduced
         if rel.pixel_sizes and rel.pixel_sizes[i] is not None:
-            meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(rel.pixel_sizes[i]), meta.get("file_shape", res[0].shape),
-                                                     res[0].shape)
+            worked = res[1] if described else res[0].shape
+            meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(rel.pixel_sizes[i]), meta.get("file_shape", worked), worked)
         if getattr(rel, "meta", None) and rel.meta[i]:  # what a source says of the image beyond it (YOLO's boxes)
             meta.update({k: v for k, v in rel.meta[i].items() if k not in meta})
-        images.append(res[0])
-        masks.append(res[1])
+        if described:  # the row in place of the pixels and masks
+            rows.append(res[0])
+        images.append(None if described else res[0])
+        masks.append(None if described else res[1])
         target.append(classes.index(label) if label is not None and classes else -1)
         paths.append(str(image_path))
         metas.append(meta)
@@ -199,4 +300,5 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
                   skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
                   label_column=s.label_column, release_summary=s, left_out=list(rel.copies),
                   **({"groups_from": told} if told else {}),
-                  **({"split": np.asarray(splits, dtype=object)} if rel.splits is not None else {}))
+                  **({"split": np.asarray(splits, dtype=object)} if rel.splits is not None else {}),
+                  **({"features": np.vstack(rows)} if described else {}))
