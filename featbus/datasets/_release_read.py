@@ -118,9 +118,11 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
     return kept, (joined, others, aside)
 
 
-def _entries(reader, claimers) -> list:
+def _entries(reader, claimers, summary) -> list:
     """The sources' entries, one per image: an image two files give two labels (ignoring case) left out,
-    named with both; two files' masks of one image joined."""
+    named with both; two files' masks of one image joined (the files said read as one)."""
+    if len(claimers) > 1:
+        summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in claimers)} read as one.")
     said: dict[str, list] = {}
     for got in claimers:
         for entry in got.entries:
@@ -363,9 +365,7 @@ class Reader:
                 summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
                                                 "lists the images)")
         summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)" for t in reader.considered]
-        if len(claimers) > 1:
-            summary.notes.append(f"The annotation files {names} read as one.")
-        entries = _entries(reader, claimers)
+        entries = _entries(reader, claimers, summary)
         _files_not_listed(reader, entries, claimers, names)
         done = {_name(e.image) for got in claimers if got.checked for e in got.entries}
         done -= {_name(e.image) for got in claimers if not got.checked for e in got.entries}  # masks joined here
@@ -407,14 +407,12 @@ class Reader:
         used = [got for got in reads if got.entries]
         self.sourced = {}
         if used:
-            entries = _entries(self, used)  # the images two files give two labels left out, named
+            entries = _entries(self, used, summary)  # the images two files give two labels left out, named
             gone |= {e.image for got in used for e in got.entries} - {e.image for e in entries}
             self.sourced = {used[0].file: (["image", "label", "split", "patient"], [  # an empty column never chosen
                 [e.image.as_posix(), e.label or "", e.split or "", e.patient or ""] for e in entries])}
             masks = {e.image: e.masks for e in entries}
             self.sourced_words = _said(used, "class_source")
-            if len(used) > 1:
-                summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in used)} read as one.")
             for img, own in masks.items():
                 for m, _ in masks_of.get(img, []):
                     if m not in own:
