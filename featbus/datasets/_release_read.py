@@ -57,42 +57,50 @@ def _presentation(header) -> str:
         return ""
 
 
-def _readable(reader, images, probed) -> list[Path]:
-    """The images whose header is readable and whose size the extractors hold; the others left out."""
-    kept = []
-    for img in images:
-        shape, problem = probed[img]
-        problem = problem if problem is not None else pixel_limit_problem(shape)
-        if problem is None:
-            kept.append(img)
-        else:
-            reader.out(img, *problem)
-    return kept
-
-
-def _lesion_masks(reader, images, masks_of, probed, rule):
-    """Each image's lesion masks (absolute paths, or drawn): a mask of another size, of another
-    finding (``other``) or another annotation beside the best-ranked one left out, named;
-    ``(masks by image, the mask rule with what was joined or set aside)``."""
-    root = reader.root
-    lesion: dict[Path, tuple[Path, ...]] = {}
-    joined = others = aside = 0
-    for img in images:
+def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tuple[int, int, int]]:
+    """Each of ``pairs`` (an image, its ``(mask, word)`` pairs) checked: the image's header readable and
+    its size one the extractors hold, each mask readable and of the image's size (relative paths, drawn,
+    or an archive's members); with words (the folder's pairing), a mask of another finding (``other``)
+    or another annotation beside the best-ranked one left out. An image named in ``done`` (checked where
+    its archive was read, :attr:`~.sources.SourceRead.checked`) is taken as it is, each header read once.
+    Each image's kept masks (absolute, or drawn), ``None`` for an image left out, and how many images
+    had several masks joined, 'other' masks and annotations set aside. ``folder``: the folder's ways,
+    a drawn mask's size said as drawn, an image left out without its masks named, the masks said after
+    every image."""
+    root, kept, joined, others, aside = reader.root, [], 0, 0, 0
+    later = [] if folder else reader.left_out
+    files = [f for img, ms in pairs if _name(img) not in done for f in (img, *(m for m, _ in ms))]
+    probed = probe_files(root, list(dict.fromkeys(f for f in files if isinstance(f, Path))))
+    for img, masks in pairs:
+        if _name(img) in done:
+            kept.append(tuple(m for m, _ in masks))
+            continue
+        probe = getattr(img, "probe", None)
+        shape, problem = probed[img] if isinstance(img, Path) else probe() if probe else (None, None)
+        if problem is None and shape is not None:
+            problem = pixel_limit_problem(shape)
+        if problem is not None:
+            reader.out(_name(img), *problem)
+            for m, _ in masks if not folder else ():
+                reader.out(_name(m), "mask", f"of {_name(img)}, left out")
+            kept.append(None)
+            continue
         own = []
-        for m, word in masks_of.get(img, []):
-            shape, problem = (m.size, None) if word == "drawn" else probed[m]
-            if word == "drawn" and shape != probed[img][0]:
-                reader.out(m, "mask size differs", f"drawn at {shape[1]}x{shape[0]}, the image "
-                                                   f"{img.as_posix()!r} is {probed[img][0][1]}x{probed[img][0][0]}")
-            elif problem is not None:
-                reader.out(m, *problem)
-            elif shape != probed[img][0]:
-                reader.unfit.setdefault(root / img, []).append(root / m)
-                reader.out(m, "mask size differs", f"{shape[1]}x{shape[0]} for an image of "
-                                                   f"{probed[img][0][1]}x{probed[img][0][0]} ({img.as_posix()})")
+        for m, word in masks:
+            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m] if isinstance(m, Path) \
+                else m.probe()  # a mask that is an archive's member
+            if m_problem is not None:
+                later.append(LeftOut(_name(m), *m_problem))
+            elif shape is not None and m_shape != shape:
+                if isinstance(m, Path) and isinstance(img, Path):
+                    reader.unfit.setdefault(root / img, []).append(root / m)
+                later.append(LeftOut(_name(m), "mask size differs", f"drawn at {m_shape[1]}x{m_shape[0]}, the image "
+                                     f"{_name(img)!r} is {shape[1]}x{shape[0]}" if folder and isinstance(m, DrawnMask)
+                                     else f"{m_shape[1]}x{m_shape[0]} for an image of {shape[1]}x{shape[0]} "
+                                     f"({_name(img)})"))
             elif word in NON_LESION_MASK_WORDS:
                 others += 1
-                reader.out(m, "mask", f"a mask of another finding ('{word}'), not the lesion")
+                later.append(LeftOut(_name(m), "mask", f"a mask of another finding ('{word}'), not the lesion"))
             else:
                 own.append((m, word))
         rank = {w: MASK_WORD_RANK.index(w) if w in MASK_WORD_RANK else len(MASK_WORD_RANK) for _, w in own}
@@ -100,23 +108,21 @@ def _lesion_masks(reader, images, masks_of, probed, rule):
         for m, word in own:
             if rank[word] > best:
                 aside += 1
-                kept = next(w for _, w in own if rank[w] == best)
-                reader.out(m, "mask", f"another annotation ('{word}') beside the '{kept}' mask of "
-                                      f"{img.as_posix()}, not used")
-        own = [root / m if word != "drawn" else m for m, word in own if rank[word] == best]
-        lesion[img] = tuple(own)
-        joined += len(own) > 1
-    if rule:
-        extra = [f"{joined} with several joined" if joined else "",
-                 f"{others} 'other' masks not used as the lesion" if others else "",
-                 f"{aside} other annotations beside an image's mask not used" if aside else ""]
-        rule = rule + "".join(f"; {e}" for e in extra if e)
-    return lesion, rule
+                kept_word = next(w for _, w in own if rank[w] == best)
+                later.append(LeftOut(_name(m), "mask", f"another annotation ('{word}') beside the '{kept_word}' "
+                                     f"mask of {_name(img)}, not used"))
+        kept.append(tuple(root / m if isinstance(m, Path) else m for m, word in own if rank[word] == best))
+        joined += len(kept[-1]) > 1
+    if folder:
+        reader.left_out.extend(later)
+    return kept, (joined, others, aside)
 
 
-def _entries(reader, claimers) -> list:
+def _entries(reader, claimers, summary) -> list:
     """The sources' entries, one per image: an image two files give two labels (ignoring case) left out,
-    named with both; two files' masks of one image joined."""
+    named with both; two files' masks of one image joined (the files said read as one)."""
+    if len(claimers) > 1:
+        summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in claimers)} read as one.")
     said: dict[str, list] = {}
     for got in claimers:
         for entry in got.entries:
@@ -147,50 +153,6 @@ def _files_not_listed(reader, entries, claimers, names: str) -> None:
             reader.out(f, "mask", f"not used: {names} gives the masks")
         else:
             reader.out(f, "no annotation", f"{names} lists no such image")
-
-
-def _checked(reader, entries, claimers=()) -> list:
-    """``(entry, masks)`` for each entry whose image is readable and not too large, its masks
-    (absolute, or drawn) each of the image's size; what is not left out, named. The entries of a
-    release read inside a file (an archive's, :attr:`~.sources.SourceRead.checked`) were checked there:
-    taken as they are, each member's header read once."""
-    root = reader.root
-    done = {_name(e.image) for got in claimers if got.checked for e in got.entries}
-    done -= {_name(e.image) for got in claimers if not got.checked for e in got.entries}  # masks joined here
-    rest = [e for e in entries if _name(e.image) not in done]
-    files = [e.image for e in rest if isinstance(e.image, Path)]
-    probed = probe_files(root, list(dict.fromkeys(files + [m for e in rest for m in e.masks
-                                                           if isinstance(m, Path)])))
-    kept = []
-    for e in entries:
-        if _name(e.image) in done:
-            kept.append((e, tuple(e.masks)))
-            continue
-        img = e.image
-        probe = getattr(img, "probe", None)
-        shape, problem = probed[img] if isinstance(img, Path) else probe() if probe else (None, None)
-        if problem is None and shape is not None:
-            problem = pixel_limit_problem(shape)
-        if problem is not None:
-            reader.out(_name(img), *problem)
-            for m in e.masks:
-                reader.out(_name(m), "mask", f"of {_name(img)}, left out")
-            continue
-        masks = []
-        for m in e.masks:
-            m_shape, m_problem = (m.size, None) if isinstance(m, DrawnMask) else probed[m] if isinstance(m, Path) \
-                else m.probe()  # a mask that is an archive's member
-            if m_problem is not None:
-                reader.out(_name(m), *m_problem)
-            elif shape is not None and m_shape != shape:
-                if isinstance(m, Path) and isinstance(img, Path):
-                    reader.unfit.setdefault(root / img, []).append(root / m)
-                reader.out(_name(m), "mask size differs", f"{m_shape[1]}x{m_shape[0]} for an image of "
-                                                          f"{shape[1]}x{shape[0]} ({_name(img)})")
-            else:
-                masks.append(root / m if isinstance(m, Path) else m)
-        kept.append((e, tuple(masks)))
-    return kept
 
 
 def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
@@ -344,9 +306,14 @@ class Reader:
             if summary.mask_column:
                 rule = "; ".join(filter(None, [f"named by the table's {summary.mask_column!r}", rule]))
         # headers: readable, an image at all, each mask the size of its image
-        probed = probe_files(root, images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"])
-        images = _readable(self, images, probed)
-        lesion, rule = _lesion_masks(self, images, masks_of, probed, rule)
+        checked, (joined, others, aside) = _checked(self, [(i, masks_of.get(i, [])) for i in images], folder=True)
+        lesion = {img: masks for img, masks in zip(images, checked) if masks is not None}
+        images = [img for img, masks in zip(images, checked) if masks is not None]
+        if rule:
+            extra = [f"{joined} with several joined" if joined else "",
+                     f"{others} 'other' masks not used as the lesion" if others else "",
+                     f"{aside} other annotations beside an image's mask not used" if aside else ""]
+            rule = rule + "".join(f"; {e}" for e in extra if e)
         labels, class_source, class_order = self._labels(chosen, images, rows_of, label_column, summary)
         images, labels = table.two_labels(self, images, labels, rows_of, chosen)
         if require_labels and not any(labels):
@@ -398,11 +365,12 @@ class Reader:
                 summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
                                                 "lists the images)")
         summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)" for t in reader.considered]
-        if len(claimers) > 1:
-            summary.notes.append(f"The annotation files {names} read as one.")
-        entries = _entries(reader, claimers)
+        entries = _entries(reader, claimers, summary)
         _files_not_listed(reader, entries, claimers, names)
-        kept = _checked(reader, entries, claimers)
+        done = {_name(e.image) for got in claimers if got.checked for e in got.entries}
+        done -= {_name(e.image) for got in claimers if not got.checked for e in got.entries}  # masks joined here
+        checked, _ = _checked(reader, [(e.image, [(m, None) for m in e.masks]) for e in entries], done)
+        kept = [(e, masks) for e, masks in zip(entries, checked) if masks is not None]
         labels, class_order = _given_labels(reader, kept, claimers, names)
         if require_labels and not any(label is not None for label in labels):
             raise ReleaseError(f"nothing labels the images of {str(root)!r}: {names} lists them without a label")
@@ -439,14 +407,12 @@ class Reader:
         used = [got for got in reads if got.entries]
         self.sourced = {}
         if used:
-            entries = _entries(self, used)  # the images two files give two labels left out, named
+            entries = _entries(self, used, summary)  # the images two files give two labels left out, named
             gone |= {e.image for got in used for e in got.entries} - {e.image for e in entries}
             self.sourced = {used[0].file: (["image", "label", "split", "patient"], [  # an empty column never chosen
                 [e.image.as_posix(), e.label or "", e.split or "", e.patient or ""] for e in entries])}
             masks = {e.image: e.masks for e in entries}
             self.sourced_words = _said(used, "class_source")
-            if len(used) > 1:
-                summary.notes.append(f"The annotation files {', '.join(g.file.as_posix() for g in used)} read as one.")
             for img, own in masks.items():
                 for m, _ in masks_of.get(img, []):
                     if m not in own:
