@@ -226,3 +226,22 @@ def test_a_brush_stroke_declaring_20000_square_on_a_small_image_is_refused_befor
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "MemoryError" not in out and "Traceback" not in out, out[-2000:]
     assert "a brush stroke declares 20000x20000, its image is 48x40" in out
+
+
+def test_an_unreadable_image_takes_its_mask_files_with_it_named(tmp_path):
+    """A folder's image whose header cannot be read is left out, and so is each of its masks, by name:
+    none disappears unnamed (the source-listed path already named them)."""
+    import numpy as np
+    from PIL import Image
+
+    for cls in ("benign", "malignant"):
+        (tmp_path / cls).mkdir()
+        for k in range(3):
+            Image.fromarray(np.full((16, 16), 40 * k, np.uint8)).save(tmp_path / cls / f"{cls}_{k}.png")
+            Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / cls / f"{cls}_{k}_mask.png")
+    (tmp_path / "benign" / "benign_0.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 8)  # a header cut short
+    rel = read_release(tmp_path)
+    out = {r.item: (r.reason, r.detail) for r in rel.summary.left_out}
+    assert len(rel.images) == 5
+    assert out["benign/benign_0_mask.png"] == ("mask", "of benign/benign_0.png, left out")
+    assert "benign/benign_0.png" in out

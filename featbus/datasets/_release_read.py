@@ -65,8 +65,7 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
     its archive was read, :attr:`~.sources.SourceRead.checked`) is taken as it is, each header read once.
     Each image's kept masks (absolute, or drawn), ``None`` for an image left out, and how many images
     had several masks joined, 'other' masks and annotations set aside. ``folder``: the folder's ways,
-    a drawn mask's size said as drawn, an image left out without its masks named, the masks said after
-    every image."""
+    a drawn mask's size said as drawn, the masks said after every image."""
     root, kept, joined, others, aside = reader.root, [], 0, 0, 0
     later = [] if folder else reader.left_out
     files = [f for img, ms in pairs if _name(img) not in done for f in (img, *(m for m, _ in ms))]
@@ -81,8 +80,7 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
             problem = pixel_limit_problem(shape)
         if problem is not None:
             reader.out(_name(img), *problem)
-            for m, _ in masks if not folder else ():
-                reader.out(_name(m), "mask", f"of {_name(img)}, left out")
+            later += [LeftOut(_name(m), "mask", f"of {_name(img)}, left out") for m, _ in masks]  # none unnamed
             kept.append(None)
             continue
         own = []
