@@ -590,8 +590,7 @@ def process_backend() -> str | None:
 
 
 def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | None = None,
-               *, backend: str | None = None, max_chunk: int | None = None,
-               on_done: Callable[[int], Any] | None = None) -> list:
+               *, backend: str | None = None, max_chunk: int | None = None) -> list:
     """Apply ``func(item, index)`` to every item, in order, optionally in parallel.
 
     Work is sent to joblib in a few chunks per worker rather than one task per image, so the
@@ -603,73 +602,31 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
     The estimate leaves out the first item, which pays one-time costs (lazy imports, caches) that
     would otherwise make a short job look long. Forked workers (``backend="multiprocessing"``,
     :func:`process_backend`) cost little to start: the first item alone is timed, against
-    :data:`MIN_FORK_SECONDS`. ``on_done(k)``, where given, is called as items finish (``k`` of them: one
-    here, a chunk's from a worker; the results still come back in order), e.g. a progress bar's ``update``.
+    :data:`MIN_FORK_SECONDS`.
     """
     indexed = list(enumerate(items))
     n_workers = effective_n_jobs(n_jobs) if n_jobs not in (None, 1) else 1
-
-    def one(item, i):
-        out = func(item, i)
-        if on_done is not None:
-            on_done(1)
-        return out
-
     if n_workers == 1 or len(indexed) < 2:
-        return [one(item, i) for i, item in indexed]
+        return [func(item, i) for i, item in indexed]
     done: list = []
     if backend in (None, "loky", "multiprocessing"):
         def timed(i, item) -> float:
             start = time.perf_counter()
-            done.append(one(item, i))
+            done.append(func(item, i))
             return time.perf_counter() - start
 
         per_item = timed(*indexed.pop(0))  # an upper bound: the first item warms up
         if backend == "multiprocessing":  # forked workers start in milliseconds: no second look needed
             if per_item * len(indexed) < MIN_FORK_SECONDS:
-                return done + [one(item, i) for i, item in indexed]
+                return done + [func(item, i) for i, item in indexed]
         else:
             if per_item * len(indexed) >= MIN_PARALLEL_SECONDS:
                 # time the work itself on the next two items
                 per_item = float(np.median([timed(*indexed.pop(0)) for _ in range(min(2, len(indexed)))]))
             if per_item * len(indexed) < MIN_PARALLEL_SECONDS:
-                return done + [one(item, i) for i, item in indexed]
+                return done + [func(item, i) for i, item in indexed]
     n_chunks = min(len(indexed), max(4 * n_workers, -(-len(indexed) // max_chunk) if max_chunk else 0))
     bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)
     chunks = [indexed[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    if on_done is None:
-        results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
-        return done + [r for chunk in results for r in chunk]
-    if backend == "multiprocessing":  # joblib's returns no chunk before the last (no return_as="generator")
-        return done + _forked_chunks(func, chunks, n_workers, on_done)
-    for chunk in Parallel(n_jobs=n_workers, backend=backend, return_as="generator")(
-            delayed(_run_chunk)(func, c) for c in chunks):
-        done += chunk
-        on_done(len(chunk))
-    return done
-
-
-#: The function :func:`_forked_chunks`' workers apply: inherited by the fork, never pickled.
-_FORKED: list = []
-
-
-def _run_forked(chunk: Sequence[tuple[int, Any]]) -> list:
-    return _run_chunk(_FORKED[-1], chunk)
-
-
-def _forked_chunks(func: Callable, chunks: list, n_workers: int, on_done: Callable[[int], Any]) -> list:
-    """``chunks`` through ``func`` in ``n_workers`` processes forked from this one (what joblib's
-    ``"multiprocessing"`` backend starts), each chunk's results in order and ``on_done`` told as each
-    comes back."""
-    import multiprocessing
-
-    _FORKED.append(func)
-    try:
-        out: list = []
-        with multiprocessing.get_context("fork").Pool(n_workers) as pool:
-            for chunk in pool.imap(_run_forked, chunks):
-                out += chunk
-                on_done(len(chunk))
-        return out
-    finally:
-        _FORKED.pop()
+    results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
+    return done + [r for chunk in results for r in chunk]

@@ -193,18 +193,3 @@ def test_extract_describes_each_frame_as_it_is_read_and_keeps_none(release, monk
     assert [r.meta for r in streamed.data] == metas
     assert rows.fitted and len(rows.fitted_union().get_feature_names_out()) == X.shape[1] == 23
     np.testing.assert_allclose(streamed.features, X, rtol=0, atol=TOLERANCE)
-
-
-@pytest.mark.parametrize("n_jobs,backend", [(1, None), (2, "threading"), (2, "multiprocessing")])
-def test_map_images_says_as_items_finish_and_keeps_their_order(n_jobs, backend, monkeypatch):
-    """``map_images(on_done=)`` (what counts the frames read and described on ``featbus extract``'s progress
-    display): called for every item once, as items finish, here or from the workers; the results in order."""
-    import featbus._records as records
-
-    monkeypatch.setattr(records, "MIN_FORK_SECONDS", 0.0)
-    monkeypatch.setattr(records, "MIN_PARALLEL_SECONDS", 0.0)
-    counted = []
-    out = records.map_images(lambda item, i: (i, item * 2), list(range(37)), n_jobs, backend=backend, max_chunk=4,
-                             on_done=counted.append)
-    assert out == [(i, 2 * i) for i in range(37)]
-    assert sum(counted) == 37 and all(k >= 1 for k in counted) and (n_jobs == 1) == (set(counted) == {1})

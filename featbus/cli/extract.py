@@ -235,15 +235,14 @@ def _write_table(path: Path, X, names, data, leak: dict, recipe: dict | None = N
 class _Rows:
     """The features of one image at a time (:func:`featbus.datasets._release_bunch.describing`): ``union``
     (unfitted, no family scaling: it learns nothing from the images) fitted on the first image described,
-    each part computing in the process that calls it (``n_jobs=1``) without a progress bar of its own: the
-    reading's display counts the images (``progress``, the command's setting)."""
+    each part computing in the process that calls it (``n_jobs=1``) without a progress bar of its own."""
 
-    def __init__(self, union, progress=False):
+    def __init__(self, union):
         self._given = [(part, {k: part.get_params()[k] for k in ("n_jobs", "progress") if k in part.get_params()})
                        for _, part in union.transformer_list]
         for part, given in self._given:
             part.set_params(**{k: v for k, v in (("n_jobs", 1), ("progress", False)) if k in given})
-        self.union, self.progress = union, progress
+        self.union = union
         self.fitted = False
 
     def fitted_union(self):
@@ -299,7 +298,7 @@ def run(args) -> int:
     union = make_features(_features_of(args), region=args.region, n_jobs=args.n_jobs, cache=args.cache,
                           progress=_progress(args))
     t0 = time.perf_counter()
-    rows = _Rows(union, _progress(args)) if _streams(args, segmenter, union) else None
+    rows = _Rows(union) if _streams(args, segmenter, union) else None
     from ..datasets._release_bunch import describing
 
     if rows is not None and args.dask is not None:  # the workers read the entries: no pixels shipped from here

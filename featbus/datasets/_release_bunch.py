@@ -118,9 +118,7 @@ def describing(describer: Callable[[ImageRecord], np.ndarray], run: Callable | N
         working size, the union of its masks, its path, the file's and the release's pixel size and DICOM view).
         It raises :class:`~featbus.ImageError` for an image it cannot describe (left out or raised as an
         unreadable image is). Its ``fitted`` attribute is False until it has described one image: images are
-        described here, one at a time, until then, so that the worker processes start with it fitted. Its
-        ``progress`` attribute, where it has one, is the progress setting of the display that counts the
-        images read and described (:func:`featbus.progress.progress_bar`).
+        described here, one at a time, until then, so that the worker processes start with it fitted.
     run : callable, optional
         ``run(describer, work, entries) -> results``: where the images are read and described, e.g. a Dask cluster
         (``featbus extract --dask``). ``work(entry, index)`` reads and describes one entry (a picklable function of
@@ -174,17 +172,11 @@ def _read_images(rel, items: list, keep: list[int], n_jobs, pixels_needed: bool)
     sized = [(image, masks, size) for (image, masks), size in zip(items, sizes)]
     if _RUN.get() is not None:
         return _RUN.get()(describer, work, sized)
-    from ..progress import progress_bar, progress_mode
-
-    progress = getattr(describer, "progress", None)
-    with progress_bar(progress, len(sized), "featbus extract", "image") as bar:
-        on_done = bar.update if progress_mode(progress) is not None else None  # else joblib's list, as always
-        head = []
-        while len(head) < len(sized) and not getattr(describer, "fitted", True):
-            head.append(work(sized[len(head)], len(head)))
-            bar.update()
-        return head + (map_images(work, sized[len(head):], n_jobs, backend=backend, max_chunk=_READ_CHUNK,
-                                  on_done=on_done) if len(head) < len(sized) else [])
+    head = []
+    while len(head) < len(sized) and not getattr(describer, "fitted", True):
+        head.append(work(sized[len(head)], len(head)))
+    return head + (map_images(work, sized[len(head):], n_jobs, backend=backend, max_chunk=_READ_CHUNK)
+                   if len(head) < len(sized) else [])
 
 
 def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
