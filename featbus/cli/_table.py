@@ -108,3 +108,12 @@ def as_data(table):
     return Bunch(target=target, target_names=names, groups=np.arange(len(target)) if alone else table.groups,
                  groups_from=ROWS_ALONE if alone else table.groups_from,
                  paths=list(table.paths), data=table.X)
+
+
+def given_table(args, command: str) -> bool:
+    """Whether DATA is a feature table (``featbus extract``'s): one table alone, else a one-line refusal."""
+    tables = [p for p in args.data_dir if is_table(p)]
+    if tables and len(args.data_dir) > 1:
+        raise CLIError(f"{tables[0]!r} is a feature table: {command} takes one table, or image folders, not both "
+                       "or several")
+    return bool(tables)

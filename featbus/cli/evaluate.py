@@ -243,13 +243,9 @@ def _positive_class(args, data) -> str | None:
 
 
 def run(args) -> int:
-    from ._table import is_table
+    from ._table import given_table
 
-    tables = [p for p in args.data_dir if is_table(p)]
-    if tables:
-        if len(args.data_dir) > 1:
-            raise CLIError(f"{tables[0]!r} is a feature table: evaluate takes one table, or image folders, not both "
-                           "or several")
+    if given_table(args, "evaluate"):
         return _run_table(args)
     paths = _data_paths(args)
     _apply_settings(args, _EVALUATE_FEATURES)

@@ -393,13 +393,9 @@ def run(args) -> int:
     from ..workflows.training import train_model
 
     _one_name(args)
-    from ._table import is_table
+    from ._table import given_table
 
-    tables = [p for p in args.data_dir if is_table(p)]
-    if tables:
-        if len(args.data_dir) > 1:
-            raise CLIError(f"{tables[0]!r} is a feature table: train takes one table, or image folders, not both "
-                           "or several")
+    if given_table(args, "train"):
         return _run_table(args)
     paths = _data_paths(args)
     out = Path(args.output)

@@ -438,6 +438,12 @@ source, operating_point, search
     run.groups_from = table.groups_from if table.groups is not None else ROWS_ALONE
     run.fold_word = grouping_name(run.groups_from).split(" (")[0]
     _check_point_class(run)
+    return _fit_and_judge(run)
+
+
+def _fit_and_judge(run):
+    """The steps training shares whether its rows came from images or from a feature table: the tail made,
+    cross-validated, fitted, its out-of-fold figures, description, provenance and operating point."""
     _make_tail(run)
     _cross_validate(run)
     _fit_head(run)
@@ -545,15 +551,7 @@ def _run_steps(run: _Run) -> FeatbusModel:
     _check_point_class(run)
     if run.network is not None:  # a network fits, judges and describes itself
         return _network_model(run)
-    _make_tail(run)
-    _cross_validate(run)
-    _fit_head(run)
-    _out_of_fold(run)
-    _describe(run)
-    _figures(run)
-    _provenance(run)
-    _operating_point(run)
-    return run.model
+    return _fit_and_judge(run)
 
 
 def _check_choices(*, network, segmenter, roi_margin, site_cv, site_balance, two_decisions, search,
