@@ -555,6 +555,40 @@ def _run_chunk(func: Callable, chunk: Sequence[tuple[int, Any]]) -> list:
     return [func(item, i) for i, item in chunk]
 
 
+#: The work of the forked workers running now, ``(func, chunks)``: set before they fork, so that they inherit it
+#: and are sent only a chunk's number (nothing of the function or the items is pickled on the way in).
+_FORKED_WORK: list = []
+
+
+def _forked_chunk(k: int) -> list:
+    func, chunks = _FORKED_WORK[-1]
+    return _run_chunk(func, chunks[k])
+
+
+def _run_forked(func: Callable, chunks: list, n_workers: int) -> list:
+    """``_run_chunk`` of every chunk, in order, in ``n_workers`` processes forked from this one.
+
+    A :class:`concurrent.futures.ProcessPoolExecutor` with the fork context (which forks every worker before
+    its one manager thread starts), not :class:`multiprocessing.pool.Pool` (joblib's ``"multiprocessing"``
+    backend): when a chunk raised, the pool's ``terminate`` takes its task queue's lock, which a worker waiting
+    for its next task holds, and the command hung (``featbus extract --n-jobs 2`` stopping on a truncated
+    frame, 1 run in a few hundred on a loaded machine). Here the first error in order is raised once the
+    chunks already running have finished; the chunks not started are cancelled."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED_WORK.append((func, chunks))
+    try:
+        pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"))
+        try:
+            futures = [pool.submit(_forked_chunk, k) for k in range(len(chunks))]
+            return [f.result() for f in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        _FORKED_WORK.pop()
+
+
 #: Estimated serial seconds below which ``map_images`` does not start worker processes: a
 #: worker imports featbus, NumPy and scikit-image before its first image (1-3 s each on a small
 #: machine), which a short job never earns back.
@@ -571,8 +605,8 @@ _FORK_UNSAFE = ("tensorflow", "torch", "jax")
 
 
 def process_backend() -> str | None:
-    """The joblib backend for worker processes that read and describe images: ``"multiprocessing"``, workers
-    forked from this process (each starts in milliseconds with what this process has imported, where a fresh
+    """The backend ``map_images`` runs worker processes that read and describe images with: ``"fork"``, workers
+    forked from this process (:func:`_run_forked`; each starts in milliseconds with what this process has imported, where a fresh
     loky worker imports featbus, NumPy and the decoders again, 1-3 s on a small machine, before its first
     image), where the system forks, this process runs no other thread, no runtime with threads of its own
     (:data:`_FORK_UNSAFE`) is loaded and the caller configured no joblib backend (``parallel_config``); else
@@ -586,7 +620,7 @@ def process_backend() -> str | None:
     if ("fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1
             or any(name in sys.modules for name in _FORK_UNSAFE)):
         return None
-    return "multiprocessing" if type(get_active_backend()[0]).__name__ == "LokyBackend" else None
+    return "fork" if type(get_active_backend()[0]).__name__ == "LokyBackend" else None
 
 
 def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | None = None,
@@ -600,7 +634,7 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
     default backend), the first items are computed here first: if the rest would take less than
     :data:`MIN_PARALLEL_SECONDS` serially, it stays serial, since starting workers would cost more.
     The estimate leaves out the first item, which pays one-time costs (lazy imports, caches) that
-    would otherwise make a short job look long. Forked workers (``backend="multiprocessing"``,
+    would otherwise make a short job look long. Forked workers (``backend="fork"``,
     :func:`process_backend`) cost little to start: the first item alone is timed, against
     :data:`MIN_FORK_SECONDS`.
     """
@@ -609,14 +643,14 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
     if n_workers == 1 or len(indexed) < 2:
         return [func(item, i) for i, item in indexed]
     done: list = []
-    if backend in (None, "loky", "multiprocessing"):
+    if backend in (None, "loky", "fork"):
         def timed(i, item) -> float:
             start = time.perf_counter()
             done.append(func(item, i))
             return time.perf_counter() - start
 
         per_item = timed(*indexed.pop(0))  # an upper bound: the first item warms up
-        if backend == "multiprocessing":  # forked workers start in milliseconds: no second look needed
+        if backend == "fork":  # forked workers start in milliseconds: no second look needed
             if per_item * len(indexed) < MIN_FORK_SECONDS:
                 return done + [func(item, i) for i, item in indexed]
         else:
@@ -628,5 +662,8 @@ def map_images(func: Callable[[Any, int], Any], items: Sequence, n_jobs: int | N
     n_chunks = min(len(indexed), max(4 * n_workers, -(-len(indexed) // max_chunk) if max_chunk else 0))
     bounds = np.linspace(0, len(indexed), n_chunks + 1).astype(int)
     chunks = [indexed[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
+    if backend == "fork":
+        results = _run_forked(func, chunks, n_workers)
+    else:
+        results = Parallel(n_jobs=n_workers, backend=backend)(delayed(_run_chunk)(func, c) for c in chunks)
     return done + [r for chunk in results for r in chunk]

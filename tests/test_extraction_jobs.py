@@ -111,13 +111,26 @@ def run_featbus(args: list, *, cwd: Path) -> Outcome:
     JPEG 2000 and RLE decoders fail to allocate a frame of this size and abort the process (before and after
     issue 102's change alike), which is not what these tests are about."""
     import os
+    import signal
     import subprocess
     import sys
 
-    env = dict(os.environ, PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", FEATBUS_CACHE="")
-    child = subprocess.run([sys.executable, "-m", "featbus", *map(str, args)], capture_output=True, text=True,
-                           timeout=300, env=env, cwd=cwd, errors="replace")
-    return Outcome(child.returncode, child.stdout, child.stderr, False)
+    env = dict(os.environ, PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", FEATBUS_CACHE="",
+               PYTHONFAULTHANDLER="1")
+    child = subprocess.Popen([sys.executable, "-m", "featbus", *map(str, args)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, errors="replace")
+    try:
+        out, err = child.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        # say where it stopped: the command's threads' stacks (faulthandler, on SIGABRT), or that the command had
+        # ended and a process it started kept its output open
+        ended = child.poll()
+        if ended is None:
+            os.kill(child.pid, signal.SIGABRT)
+        out, err = child.communicate(timeout=60)
+        pytest.fail(f"featbus {' '.join(map(str, args))} did not end in 300 s (return code then: {ended}); "
+                    f"its stderr:\n{err[-6000:]}")
+    return Outcome(child.returncode, out, err, False)
 
 
 def _table(out: Path):
