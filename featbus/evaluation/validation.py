@@ -956,12 +956,7 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
     if (labels == "").any():
         i = int(np.flatnonzero(labels == "")[0])
         raise TableError(f"{str(table.path)!r}: row {i + 1} ({table.paths[i]}) has no label")
-    y_true, notes = _case_folded(labels, classes)
-    unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
-    if unknown:
-        raise ValueError(f"the table has class{'es' if len(unknown) > 1 else ''} "
-                         f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
-                         f"{', '.join(classes)})")
+    y_true, notes = _known_labels(labels, classes, "the table")
     X = table.columns([str(n) for n in model.features.get_feature_names_out()])
     proba = np.asarray(model.aligned(model.head.predict_proba(X)), dtype=float)
     out_of_domain = score_columns(getattr(model, "domain", None), X, range(len(X)), len(X)).get("out_of_domain")
@@ -1022,10 +1017,16 @@ def _true_labels(data, classes: list[str]) -> tuple[np.ndarray, list[str]]:
     y_true = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
     if y_true.size == 0:
         raise ValueError("the data set holds no image")
-    y_true, notes = _case_folded(y_true, classes)
+    return _known_labels(y_true, classes, "the data set")
+
+
+def _known_labels(labels: np.ndarray, classes: list[str], holder: str) -> tuple[np.ndarray, list[str]]:
+    """``labels`` spelt as the model's ``classes`` (:func:`_case_folded`) and the notes on it; a class the model
+    does not know refused, naming ``holder`` (what holds the labels)."""
+    y_true, notes = _case_folded(labels, classes)
     unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
     if unknown:
-        raise ValueError(f"the data set has class{'es' if len(unknown) > 1 else ''} "
+        raise ValueError(f"{holder} has class{'es' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
                          f"{', '.join(classes)})")
     return y_true, notes
