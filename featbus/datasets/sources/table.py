@@ -141,14 +141,10 @@ class _Tables:
 
 def _label_candidates(header, rows, taken) -> list[int]:
     out = []
-    for c in range(len(header)):
-        if c in taken:
-            continue
-        values = {r[c].strip() for r in rows if r[c].strip()}
-        if not values:
-            continue
+    for c in (c for c in range(len(header)) if c not in taken):
+        values = {r[c].strip() for r in rows} - {""}
         letters = all(len(v) == 1 for v in values)
-        if all(class_of_value(v, letters=letters) for v in values):
+        if values and all(class_of_value(v, letters=letters) for v in values):
             out.append(c)
     return out
 
@@ -251,7 +247,7 @@ def pair_rows(reader, table, images, masks_of, summary):
                                                           or "/" in cell):  # a file's name, not '-', 'none'
                     outside = _outside(reader.root, cell, rel)
                     reader.out(f"row {k + 2} of {name}", "outside the release" if outside else "mask not found",
-                             ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
+                               ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
                 if img is None or found is None or found == img:
                     continue
                 used_mask_cols.add(c)
