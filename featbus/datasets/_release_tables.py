@@ -309,10 +309,9 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
         raise TableError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
-    notes = [] if notes is None else notes
     reader = {".xlsx": _read_xlsx, ".xls": _read_xls, ".jsonl": _read_jsonl, ".parquet": _read_parquet}.get(
         path.suffix.lower())
-    header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
+    header, rows, lines = reader(path) if reader else _read_text(path, [] if notes is None else notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     kept = []
