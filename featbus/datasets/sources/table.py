@@ -300,9 +300,9 @@ def two_labels(reader, images, labels, rows_of, table):
     """An image that two rows give two labels is left out, named; the same label again: a duplicate row."""
     if table is None:
         return images, labels
-    rel, rows, header, column = table
+    rel, rows = table[:2]
     col = reader.label_col
-    keep_i, keep_l = [], []
+    kept = []
     for img, label in zip(images, labels):
         ks = rows_of.get(img, [])
         said: dict[str, list[int]] = {}
@@ -312,14 +312,11 @@ def two_labels(reader, images, labels, rows_of, table):
             reader.out(img, "two labels", "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
                                                   f"{lab!r}" for lab, v in said.items()))
             continue
-        seen: list[list[str]] = []
-        for k in ks:  # a row said again word for word; rows of two findings of one image are kept
-            if rows[k] in seen:
+        for n, k in enumerate(ks):  # a row said again word for word; rows of two findings of one image are kept
+            if rows[k] in [rows[j] for j in ks[:n]]:
                 reader.out(f"row {k + 2} of {rel.as_posix()}", "duplicate", f"names {img.as_posix()!r} again")
-            seen.append(rows[k])
-        keep_i.append(img)
-        keep_l.append(label)
-    return keep_i, keep_l
+        kept.append((img, label))
+    return [img for img, _ in kept], [label for _, label in kept]
 
 
 def label_notes(reader, rel, header, used, col, others, given, mapping, summary) -> None:
