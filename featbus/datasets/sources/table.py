@@ -421,8 +421,7 @@ def table_patients(reader, table, images, rows_of, group_column, summary):
     groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
     empty = sum(not r[col].strip() for r in used)
     if empty:  # never one patient '' for every image without one
-        summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own "
-                             "patient.")
+        summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own patient.")
     return groups
 
 
