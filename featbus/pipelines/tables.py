@@ -72,7 +72,9 @@ class FeatureTable:
         ``featbus extract`` recorded them (``label_leak``), or, where the table records nothing, the columns
         of the families that read a mask (``recorded`` False).
     recipe : dict or None
-        ``{"settings": settings record, "feature_names": [...]}``; ``None``: no recipe.
+        ``{"settings": settings record, "feature_names": [...], "images": {...}}``; ``None``: no recipe.
+        ``images`` (``featbus extract``'s, where it recorded one): ``{"profile": ..., "from": ...}``, the
+        profile of the images it described (:func:`featbus.model.domain.profile_of`), or ``{"why": ...}``.
     no_recipe : str
         Why there is none (empty when there is one).
     groups_from : str or None
@@ -212,7 +214,8 @@ def _sidecar(path: Path) -> dict:
     columns = dict(record.get("columns")) if isinstance(record.get("columns"), dict) else {}
     mark = columns.get(RECIPE_KEY)
     if isinstance(mark, dict) and "why" not in mark:  # the sidecar is itself the settings record: the recipe
-        columns[RECIPE_KEY] = {"settings": {k: v for k, v in record.items() if k != "columns"}}
+        columns[RECIPE_KEY] = {"settings": {k: v for k, v in record.items() if k != "columns"},
+                               **({"images": mark["images"]} if "images" in mark else {})}
     elif isinstance(mark, dict):
         columns[RECIPE_KEY] = {"settings": None, "why": mark["why"]}
     return columns
