@@ -82,7 +82,7 @@ def test_extract_records_the_recipe_in_each_format(built):
     # the profile of the 36 images it described, in each format's recipe (a CSV's: its sidecar)
     for images in (recipe["images"], json.loads(str(np.load(built / "t.npz")["recipe"][()]))["images"],
                    side["columns"]["recipe"]["images"]):
-        assert images["profile"]["n_images"] == 36 and images["from"].startswith("the 36 images featbus extract")
+        assert images["profile"]["n_images"] == 36 and images["from"].startswith("the 36 images it described")
 
 
 def _same_profile(got, want, where: str = "training_images") -> None:

@@ -283,7 +283,7 @@ def _images_profile(looks, data) -> dict:
     except ValueError as exc:
         return {"why": str(exc)}
     return {"profile": profile,
-            "from": f"the {len(looks)} images featbus extract described, at their own size, before any preprocessing"}
+            "from": f"the {len(looks)} images it described, at their own size, before any preprocessing"}
 
 
 def _streams(args, segmenter, union) -> bool:
