@@ -305,3 +305,84 @@ def test_a_table_that_records_nothing_still_has_its_mask_columns_refused(built, 
     assert main(["train", str(out), "-o", str(tmp_path / "m.featbus"), "-q"]) == 2
     line = _one_error(capsys)
     assert "18 of 41 columns" in line and "of a family that reads a lesion mask" in line
+
+
+def test_train_on_a_table_holds_out_the_groups_the_images_would(built, tmp_path, capsys):
+    """``--test-fraction`` on a table holds out the same whole groups as on its images (same labels, groups and
+    seed), and the model scores them as the image model scores the images: the same accuracy to ``TOL``."""
+    runs = {}
+    for name, data, extra in (("table", built / "t.parquet", []), ("images", built / "set", ["-f", FEATURES])):
+        out, held = tmp_path / f"{name}.featbus", tmp_path / f"{name}-held.csv"
+        assert main(["train", str(data), *extra, "-c", "svm", "-o", str(out), "--test-fraction", "0.25",
+                     "--holdout-list", str(held), *QUICK]) == 0
+        runs[name] = capsys.readouterr()
+        runs[name] = (load_model(out).manifest, pd.read_csv(held), runs[name])
+    (m_table, h_table, said), (m_images, h_images, _) = runs["table"], runs["images"]
+    assert f"; {len(h_table)} held out (whole duplicate groups)" in said.err and 0 < len(h_table) < 36
+    assert h_table["image"].tolist() == h_images["image"].tolist()
+    assert h_table["label"].tolist() == h_images["label"].tolist()
+    assert m_table["data"]["n_images"] == m_images["data"]["n_images"] == 36 - len(h_table)
+    assert m_table["holdout"]["n_images"] == len(h_table)
+    assert m_table["holdout"]["accuracy"] == pytest.approx(m_images["holdout"]["accuracy"], abs=TOL)
+    assert "held-out (" in said.out and "verdict on the held-out images" in said.out
+    assert any("held-out ones included" in n for n in m_table["notes"])
+
+
+def test_evaluate_on_a_table_holds_out_and_reports_as_on_the_images(built, tmp_path, capsys):
+    """``evaluate TABLE --test-fraction F`` prints what the images give (the same held-out groups, pipelines and
+    figures); ``--report`` writes the pages, without the images' gallery and intensities, saying why."""
+    args = ["-c", "svm", "--test-fraction", "0.25", *QUICK]
+    assert main(["evaluate", str(built / "t.npz"), *args, "--report", str(tmp_path / "rep")]) == 0
+    from_table = capsys.readouterr().out
+    assert main(["evaluate", str(built / "set"), "-f", FEATURES, *args]) == 0
+    from_images = capsys.readouterr().out
+    assert "held-out test set (0.25 of the groups):" in from_table
+    assert from_table.split("\nreport:")[0] == from_images
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "No gallery of misclassified images and no intensities by class" in page
+    assert "Intensity per class" not in page and "Misclassified images" not in page
+    assert {p.name for p in (tmp_path / "rep").iterdir()} == {"report.html", "test.html", "summary.csv",
+                                                              "features.settings.json"}
+    with np.load(built / "t.npz") as z:
+        recipe = json.loads(str(z["recipe"][()]))
+    assert json.loads((tmp_path / "rep" / "features.settings.json").read_text()) == recipe["settings"]
+    # a folder of test images beside a table: one line saying what to do
+    assert main(["evaluate", str(built / "t.npz"), "--test", str(built / "set"), "-q"]) == 2
+    assert "--test is a folder of images, and DATA a feature table" in _one_error(capsys)
+
+
+def test_validate_on_a_table_tabulates_the_subgroups_of_its_passed_through_column(built, tmp_path, capsys):
+    """A manifest's column (``device``) passed through by extract is a subgroup of the table's rows, as of the
+    images: the same subgroup figures; a column the table lacks is refused naming those it has."""
+    from featbus.evaluation.validation import validate, validate_table
+    from featbus.pipelines.tables import read_feature_table
+
+    images = sorted(p for p in (built / "set").rglob("img*.png") if "_mask" not in p.name)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image,label,device\n" + "".join(
+        f"{p},{p.parent.name},{'A' if i % 3 else 'B'}\n" for i, p in enumerate(images)))
+    if not (built / "npz.featbus").exists():  # a table's model keeps no fingerprint: validate judges every image
+        assert main(["train", str(built / "t.npz"), "-c", "svm", "-o", str(built / "npz.featbus"), *QUICK]) == 0
+    model = load_model(built / "npz.featbus")
+    for suffix in ("parquet", "csv", "npz"):
+        out = tmp_path / f"d.{suffix}"
+        assert main(["extract", str(manifest), "-f", FEATURES, "-o", str(out), "-q"]) == 0
+        table = read_feature_table(out)
+        assert sorted(set(table.extra["device"])) == ["A", "B"]
+        on_table = validate_table(model, table, n_bootstrap=50, subgroup="device")
+        on_images = validate(model, str(manifest), n_bootstrap=50, subgroup="device")
+        got, want = on_table.subgroups["device"], on_images.subgroups["device"]
+        assert [r["value"] for r in got] == [r["value"] for r in want] == ["A", "B"]
+        assert [r["n_images"] for r in got] == [r["n_images"] for r in want] == [24, 12]
+        for g, w in zip(got, want):
+            assert g["figures"].keys() == w["figures"].keys() and "accuracy" in w["figures"]
+            for key, figure in w["figures"].items():
+                assert g["figures"][key] == pytest.approx(figure, abs=TOL, nan_ok=True), (w["value"], key)
+    capsys.readouterr()
+    assert main(["validate", str(built / "npz.featbus"), str(tmp_path / "d.csv"), "--subgroup", "device",
+                 "--n-bootstrap", "50", "-q"]) == 0
+    assert "subgroups by device:" in capsys.readouterr().out
+    assert main(["validate", str(built / "npz.featbus"), str(tmp_path / "d.csv"), "--subgroup", "scanner",
+                 "-q"]) == 2
+    line = _one_error(capsys)
+    assert "subgroup column 'scanner' is not in these data" in line and "device" in line
