@@ -271,6 +271,13 @@ class _Rows:
         return np.concatenate([np.asarray(row, dtype=np.float64), image_look(record)])
 
 
+def _look_of(record, index: int) -> np.ndarray:
+    """:func:`featbus.model.domain.image_look` of one held image (``map_images``' ``func``)."""
+    from ..model.domain import image_look
+
+    return image_look(record)
+
+
 def _images_profile(looks, data) -> dict:
     """The profile of the images the table describes (:func:`featbus.model.domain.profile_of` of their
     :func:`~featbus.model.domain.image_look` rows, their groups kept whole by its folds, random state 0, as
@@ -369,10 +376,10 @@ def run(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     recipe = _recipe(args, union, names, segmenter)
     if recipe.get("settings") is not None:  # a model of the table predicts on images: what they looked like
-        if looks is None:  # the images held (read whole: near-duplicate groups, masks, preprocessing)
-            from ..model.domain import image_look
+        if looks is None:  # the images held (read whole: near-duplicate groups, masks, preprocessing): in threads,
+            from .._records import map_images  # whose OpenCV filters release the GIL
 
-            looks = np.array([image_look(r) for r in data.data])
+            looks = np.array(map_images(_look_of, list(data.data), args.n_jobs, backend="threading"))
         recipe["images"] = _images_profile(looks, data)
     _write_table(out, X, names, data, leak, recipe)
     # the sidecar is the settings record itself: it marks that the recipe is there (names: the table's columns)
