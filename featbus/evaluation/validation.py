@@ -804,7 +804,22 @@ def _groups_from(data) -> str:
 
 
 def _subgroup_values(records, column: str) -> list[str]:
-    metas = [{str(k).lower(): v for k, v in (getattr(r, "meta", None) or {}).items()} for r in records]
+    return _subgroup_of([{str(k).lower(): v for k, v in (getattr(r, "meta", None) or {}).items()} for r in records],
+                        column)
+
+
+def _table_subgroup_values(table, column: str) -> list[str]:
+    """A subgroup column of a feature table: one of the data set's columns ``featbus extract`` passed through
+    (``table.extra``), or its ``label`` or ``group`` column."""
+    columns = {"label": [str(v) for v in table.labels],
+               **({"group": [str(v) for v in table.groups]} if table.groups is not None else {}),
+               **{str(c).lower(): list(v) for c, v in table.extra.items()}}
+    return _subgroup_of([{c: v[i] for c, v in columns.items()} for i in range(len(table.labels))], column)
+
+
+def _subgroup_of(metas: list[dict], column: str) -> list[str]:
+    """Each row's value of the subgroup column ``column`` (``metas``: each row's columns, lower-cased names);
+    a column absent or with more than :data:`MAX_SUBGROUPS` values refused in one line."""
     key = column.strip().lower()
     if not any(key in m for m in metas):
         columns = sorted({k for m in metas for k in m if not isinstance(m[k], (list, dict, tuple))})
@@ -922,7 +937,8 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
 
 
 def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
-                   positive: str = "malignant", random_state: int | None = 0) -> ExternalValidation:
+                   positive: str = "malignant", random_state: int | None = 0,
+                   subgroup: str | Sequence[str] | None = None) -> ExternalValidation:
     """:func:`validate` on a feature table's rows (``featbus extract``'s, read by
     :func:`featbus.pipelines.tables.read_feature_table`) instead of images: the model's classifier scores
     the table's columns it was trained on (a missing one refused, named), and the same figures,
@@ -936,6 +952,9 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
         Labelled rows (an unlabelled row is refused).
     target_sensitivity, n_bootstrap, positive, random_state
         As in :func:`validate`.
+    subgroup : str or sequence of str, optional
+        As in :func:`validate`, of the table's columns: a data set's column ``featbus extract`` passed through
+        (``table.extra``: a manifest's ``site``, BUS-BRA's ``Device``), or ``label`` or ``group``.
 
     Returns
     -------
@@ -957,6 +976,8 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
         i = int(np.flatnonzero(labels == "")[0])
         raise TableError(f"{str(table.path)!r}: row {i + 1} ({table.paths[i]}) has no label")
     y_true, notes = _known_labels(labels, classes, "the table")
+    columns = [] if subgroup is None else [subgroup] if isinstance(subgroup, str) else list(subgroup)
+    subgroups = {column: _table_subgroup_values(table, column) for column in columns}  # a bad one: before scoring
     X = table.columns([str(n) for n in model.features.get_feature_names_out()])
     proba = np.asarray(model.aligned(model.head.predict_proba(X)), dtype=float)
     out_of_domain = score_columns(getattr(model, "domain", None), X, range(len(X)), len(X)).get("out_of_domain")
@@ -968,7 +989,7 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
         y_true, proba, classes=classes, positive=positive, groups=groups,
         operating_point=op if op and op.get("positive") in classes else None, seen_images=None,
         target_sensitivity=float(target_sensitivity), n_bootstrap=int(n_bootstrap), random_state=random_state,
-        subgroups={}, model_name=_model_name(model, manifest), model_source=None,
+        subgroups=subgroups, model_name=_model_name(model, manifest), model_source=None,
         groups_from=(table.groups_from or "near-duplicate groups (featbus.duplicate_groups)")
         if table.groups is not None else ROWS_ALONE, paths=[str(p) for p in table.paths],
         data_description=f"{len(y_true)} rows of the feature table {table.path.name}", in_domain=_in_domain(manifest),
