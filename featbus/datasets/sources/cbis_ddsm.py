@@ -36,7 +36,7 @@ from .._release_join import join, through
 from .._release_rules import column_key
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
-from ._screening import SIDES, VIEWS, column, columns, row_dict, table
+from ._screening import column, columns, row_dict, side_view, table
 
 __all__ = ["NAME", "SEVERITY", "read", "recognise", "roi_kind"]
 
@@ -72,16 +72,6 @@ def _paths_on_disk(root: Path, rel: Path) -> bool:
         return False
     cell = rows[0][1][column(header, "image file path")].strip().replace("\\", "/") if rows else ""
     return bool(cell) and any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
-
-
-def _side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
-    """A row's breast side and view, as DICOM spells them (``L``/``R``, ``CC``/``MLO``), where the table has them."""
-    meta = {}
-    if c_side is not None:
-        meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
-    if c_view is not None:
-        meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
-    return meta
 
 
 def _case(cell: str) -> str:
@@ -221,7 +211,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         label = max({p for _, _, p in scan["rows"]}, key=lambda p: SEVERITY.index(p.upper()))
         got.entries.extend(Entry(f, label, tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
                                  split=TABLE.match(file.name).group(2), row=row_dict(header, line, row),
-                                 meta=_side_view(row, c_side, c_view)) for f in found)
+                                 meta=side_view(row, c_side, c_view)) for f in found)
     mixed = sum(len({p for _, _, p in scan["rows"]}) > 1 for scan in scans.values())
     if mixed:
         got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
