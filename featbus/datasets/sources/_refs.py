@@ -450,7 +450,7 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
             out(clean, "duplicate", "a second member of the same name (the first is read)")
             continue
         seen.add(clean)
-        members.append(info.name if info.name == clean else clean)
+        members.append(clean)
     return sorted(members), left_out
 
 

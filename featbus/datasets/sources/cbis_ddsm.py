@@ -121,12 +121,9 @@ def _converted_series(root: Path, folder: Path, images: list[Path]) -> dict[str,
     files = through([(row[c_path], row[c_path]) for _, row in rows], images)
     series: dict[str, list[tuple[Path, str | None]]] = {}
     for _, row in rows:
-        found = files.get(row[c_path].strip())
-        if found is None:
-            continue
         desc = row[c_desc].strip().casefold() if c_desc is not None else ""
-        kind = next((k for words, k in KINDS if words in desc), None)
-        series.setdefault(row[c_uid].strip(), []).append((found, kind))
+        if (found := files.get(row[c_path].strip())) is not None:
+            series.setdefault(row[c_uid].strip(), []).append((found, next((k for w, k in KINDS if w in desc), None)))
     return series
 
 
