@@ -493,7 +493,7 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else none."""
-        folder_classes, _, _ = folder_levels(images, self.release_name)
+        folder_classes, below = folder_levels(images, self.release_name)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)
@@ -501,7 +501,7 @@ class Reader:
             found = table.table_labels(self, chosen, images, rows_of, label_column, folder_classes, summary)
             if found is not None:
                 return found
-        if any(folder_classes) and folders.id_folders(self, images, folder_classes, summary) is None:
+        if any(folder_classes) and folders.id_folders(self, images, folder_classes, below, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
         return [None] * len(images), None, []
 
