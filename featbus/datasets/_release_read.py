@@ -199,18 +199,8 @@ def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, su
     return groups
 
 
-def _splits(kept, summary) -> list[str] | None:
-    """Each image's split as its entry gives it (its spelling read as train / valid / test), else a
-    split folder above it; ``None`` without splits."""
-    splits = []
-    for e, _ in kept:
-        if e.split:
-            split = split_of(e.split)
-            if split is None:
-                raise ReleaseError(f"{_name(e.image)!r}: split {e.split!r} is none of train, valid, test")
-        else:
-            split = folder_split(_name(e.image)) or ""
-        splits.append(split)
+def _splits(splits: list, summary) -> list | None:
+    """Each image's split (``""`` or ``None`` where none), counted in ``summary``; ``None`` without splits."""
     if not any(splits):
         return None
     summary.splits = split_counts(splits)
@@ -321,10 +311,8 @@ class Reader:
         processing = [i for i in images if _presentation(self.headers.get(i)) == "FOR PROCESSING"]
         if processing:  # said from the headers read, as the pixels' reading says it (featbus.io)
             summary.notes.append(f"{for_processing_note(processing)}.")
-        splits = table.table_splits(chosen, images, rows_of) or [
-            (folder_split(img) or "") for img in images]
-        splits = splits if any(splits) else None
-        summary.splits = split_counts(splits) if splits else {}
+        splits = _splits(table.table_splits(chosen, images, rows_of) or [folder_split(img) or "" for img in images],
+                         summary)
         summary.left_out = self.left_out
         rel = Release.of(root, summary, [Entry(
             root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
@@ -377,7 +365,11 @@ class Reader:
         if within is None or within.table != root / claimers[0].file:  # a source that is its table is said as one
             summary.source = f"images listed by {names} ({claimers[0].source_name or 'a source'}" + (
                 f"; joined by {claimers[0].key}" if claimers[0].key else "") + ")"
-        splits = _splits(kept, summary)
+        bad = next((e for e, _ in kept if e.split and split_of(e.split) is None), None)
+        if bad is not None:  # an entry's split as its source spells it, read as train / valid / test
+            raise ReleaseError(f"{_name(bad.image)!r}: split {bad.split!r} is none of train, valid, test")
+        splits = _splits([split_of(e.split) if e.split else folder_split(_name(e.image)) or "" for e, _ in kept],
+                         summary)
         sizes = _given_pixel_sizes(kept, names, summary)
         summary.left_out = reader.left_out
         rel = Release.of(root, summary, [replace(
