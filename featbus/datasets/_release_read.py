@@ -257,6 +257,7 @@ class Reader:
         self.source_tables: list[Path] = []  # the tables a source read (RSNA's train.csv): ids said there count too
         self.id_level: frozenset[str] = frozenset()  # folder names that are ids, never classes (folders.id_folders)
         self.id_words: str | None = None  # why, in the paragraph's words
+        self.named: dict[Path, list[str]] = {}  # each image's folders that say something (folders.folder_levels)
 
     def out(self, item, reason: str, detail: str = "") -> None:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
@@ -485,7 +486,7 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else none."""
-        folder_classes, below = folder_levels(images, self.release_name)
+        folder_classes, below = folder_levels(self, images)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)

@@ -27,15 +27,18 @@ from . import dicom, table
 __all__ = ["folder_labels", "folder_levels", "id_folders", "masks_not_a_class", "name_patients", "table_by_folder"]
 
 
-def folder_levels(images: list[Path], release_name: str, labelled: bool = False,
+def folder_levels(reader, images: list[Path], labelled: bool = False,
                   ids: frozenset[str] = frozenset()) -> tuple[list[str | None], list[str | None]]:
     """Classes and patients from folder names: ``(class per image, patient folder per image)``.
 
     The first named folder level is the class when its names are the classes' spellings, or few
     (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`) and not ids (``ids``: folder
     names found to be ids, compared as :func:`_id_key`, :func:`id_folders`); with more, or ids, it is
-    the patient; a second level under classes is the patient when it has several names."""
-    dirs = [named_folders(img, release_name) for img in images]
+    the patient; a second level under classes is the patient when it has several names. Each image's
+    folders are named once a reading (``reader.named``)."""
+    named = reader.named
+    dirs = [named[img] if img in named else named.setdefault(img, named_folders(img, reader.release_name))
+            for img in images]
     # a folder every image lies in (the release's own name, a download's wrapper) says nothing,
     # unless its name is a class's
     while dirs and all(dirs) and len({d[0] for d in dirs}) == 1 and not class_of_value(dirs[0][0]):
@@ -117,8 +120,7 @@ def name_patients(reader, images, class_order, summary, names=None) -> list[str]
     """The patients where no table column names them: the patient folders, else each DICOM file's
     ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix (of ``names`` where given: the images' own
     file names, a hub parquet struct's ``path``), else one per image (said)."""
-    _, found = folder_levels(images, reader.release_name, labelled=summary.label_column is not None,
-                             ids=reader.id_level)
+    _, found = folder_levels(reader, images, labelled=summary.label_column is not None, ids=reader.id_level)
     if found and all(found):  # the patient folders
         summary.patient_source = "folder"
         return [str(f) for f in found]
