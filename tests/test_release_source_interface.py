@@ -102,7 +102,6 @@ def test_registry_holds_the_contract():
     entry = sources.Entry(Path("a.png"), "benign")
     assert (entry.masks, entry.patient, entry.split, entry.pixel_size, entry.row, entry.meta) == \
         ((), None, None, None, None, {})
-    assert sources.Annotated is sources.Entry
     read = sources.SourceRead(Path("a.json"))
     assert (read.patient_source, read.patient_detail, read.key, read.claims_images) == (None, "", None, False)
 

@@ -22,9 +22,9 @@ import inspect
 from pathlib import Path
 
 from .._release_tables import SourceError, SourceRefused
-from ._base import Annotated, DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
+from ._base import DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
 
-__all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
+__all__ = ["SOURCES", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
            "read_sources", "rle_counts", "rle_decode"]
 
 #: The source modules of this package, specific first: each claims its files before the next one
