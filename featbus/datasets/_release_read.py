@@ -14,6 +14,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from .._registry import did_you_mean
 from ..io import for_processing_note, pixel_limit_problem
 from ..vocabulary import WORKING_LAYOUTS
 from ._common import _natural_key
@@ -23,11 +24,13 @@ from ._release_rules import (
     NON_LESION_MASK_WORDS,
     TABLE_SUFFIXES,
     folder_split,
+    is_mask_folder,
     split_counts,
     split_of,
 )
 from ._release_scan import one_level_down, probe_files, split_masks
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
+from .name_groups import pattern_groups
 from .sources import DrawnMask, Entry, dicom, folders, table
 from .sources.folders import folder_levels, masks_not_a_class
 from .sources.table import pixel_size_cells
@@ -144,10 +147,9 @@ def _files_not_listed(reader, entries, claimers, names: str) -> None:
     rest = [f for f in reader.files if f not in listed and f.as_posix() not in said]
     if not rest:  # every file listed: the mask rules are not asked
         return
-    _, masks_of, unpaired, _ = split_masks(reader.files, None, reader.release_name)
-    named_masks = {m for ms in masks_of.values() for m, _ in ms} | set(unpaired)
+    images = set(split_masks(reader.files, None, reader.release_name)[0])  # every other file a mask by the rules
     for f in rest:
-        if f in named_masks:
+        if f not in images:
             reader.out(f, "mask", f"not used: {names} gives the masks")
         else:
             reader.out(f, "no annotation", f"{names} lists no such image")
@@ -159,8 +161,6 @@ def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
     labels = [e.label for e, _ in kept]
     if reader.classes is None:
         return labels, list(claimers[0].class_order) or sorted({c for c in labels if c is not None}, key=_natural_key)
-    from .._registry import did_you_mean
-
     expected = [str(c) for c in reader.classes]
     for k, (e, _) in enumerate(kept):
         if e.label is None:
@@ -179,8 +179,6 @@ def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, su
     an entry gives, :attr:`~.sources.Entry.name`, read as its file's), the source's words where they find none."""
     names = [Path(_name(e.image)) for e, _ in kept]
     if group_pattern is not None:
-        from .name_groups import pattern_groups
-
         summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
         return pattern_groups(names, group_pattern)[1]
     if any(e.patient for e, _ in kept):
@@ -461,8 +459,6 @@ class Reader:
 
     def _unlabelled(self, masks_of, summary) -> str:
         """Why nothing labels the images, and what featbus reads."""
-        from ._release_rules import is_mask_folder
-
         found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, w in ms if w != "drawn"
                  if is_mask_folder(m.parent.name)}
         if found:
@@ -502,8 +498,6 @@ class Reader:
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the
         table's patient column, else the folders, headers or file names
         (:func:`~featbus.datasets.sources.folders.name_patients`)."""
-        from .name_groups import pattern_groups
-
         field = dicom.header_field(self, group_column, images, chosen[2] if chosen is not None else ())
         if field is not None and group_pattern is None:  # --group-column naming a DICOM header field
             summary.patient_source, summary.patient_detail = "DICOM header", f"--group-column {field}"

@@ -22,6 +22,7 @@ from .._release_rules import (
 )
 from .._release_scan import copies_folders, dicom_name, named_folders
 from .._release_tables import TableError
+from ..name_groups import propose_prefix_groups
 from . import dicom, table
 
 __all__ = ["folder_labels", "folder_levels", "id_folders", "masks_not_a_class", "name_patients", "table_by_folder"]
@@ -127,8 +128,6 @@ def name_patients(reader, images, class_order, summary, names=None) -> list[str]
     found = dicom.patients(reader, images, summary)  # a DICOM tree: the PatientID of each header
     if found is not None:
         return found
-    from ..name_groups import propose_prefix_groups
-
     names = images if names is None else names
     prefixes = propose_prefix_groups(names, class_order)
     if prefixes is None:
@@ -189,8 +188,6 @@ def _one_patient_each(reader, images, folder_classes, below) -> str | None:
     each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix that is not the folder's
     name (``cyst/cyst_1.png`` names its class); ``None`` otherwise. ``below``: each image's patient folder
     (:func:`folder_levels`)."""
-    from ..name_groups import propose_prefix_groups
-
     how = "one patient folder below each"
     patients: list | None = below if all(below) else None
     if patients is None and all(dicom_name(i) for i in images):
