@@ -131,6 +131,18 @@ def test_claiming_source_taken_as_given(toy, tmp_path):
     assert "10 patients" not in text and "5 patients (column: the toy's third field)" in text
 
 
+def test_claiming_source_split_spellings(toy, tmp_path):
+    """A source's split spellings read as train / valid / test; one that spells none is refused, naming the image."""
+    toy()
+    root = _release(tmp_path)
+    text = (root / "list.toy").read_text()
+    (root / "list.toy").write_text(text.replace(" train ", " Training ", 1).replace(" test ", " val ", 1))
+    assert read_release(root).splits == ["train"] * 8 + ["valid", "test"]
+    (root / "list.toy").write_text(text.replace("P3 train", "P3 fold1"))
+    with pytest.raises(ReleaseError, match=r"^'img_6.png': split 'fold1' is none of train, valid, test$"):
+        read_release(root)
+
+
 def test_claiming_source_refuses_column_options(toy, tmp_path):
     toy()
     with pytest.raises(ReleaseError, match=r"--label-column: list.toy .* lists the images"):

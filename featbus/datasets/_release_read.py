@@ -364,11 +364,11 @@ class Reader:
         if within is None or within.table != root / claimers[0].file:  # a source that is its table is said as one
             summary.source = f"images listed by {names} ({claimers[0].source_name or 'a source'}" + (
                 f"; joined by {claimers[0].key}" if claimers[0].key else "") + ")"
-        bad = next((e for e, _ in kept if e.split and split_of(e.split) is None), None)
+        splits = [split_of(e.split) if e.split else folder_split(_name(e.image)) or "" for e, _ in kept]
+        bad = next((e for (e, _), split in zip(kept, splits) if split is None), None)
         if bad is not None:  # an entry's split as its source spells it, read as train / valid / test
             raise ReleaseError(f"{_name(bad.image)!r}: split {bad.split!r} is none of train, valid, test")
-        splits = _splits([split_of(e.split) if e.split else folder_split(_name(e.image)) or "" for e, _ in kept],
-                         summary)
+        splits = _splits(splits, summary)
         sizes = _given_pixel_sizes(kept, names, summary)
         summary.left_out = reader.left_out
         rel = Release.of(root, summary, [replace(
