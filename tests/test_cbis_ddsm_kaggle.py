@@ -65,3 +65,22 @@ def _rows(path: Path) -> list[dict]:
 
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_each_table_is_parsed_once_per_read(tmp_path, monkeypatch):
+    """One read parses each of the conversion's tables once (``tables_read_once``), where the source's
+    ``recognise`` and ``read`` and each case table's series lookup parsed ``dicom_info.csv`` four times; the
+    release read is the same whole one."""
+    from collections import Counter
+
+    from featbus.datasets import _release_tables
+
+    parsed, parse = Counter(), _release_tables._parse
+    monkeypatch.setattr(_release_tables, "_parse", lambda path, *a: parsed.update([Path(path).name]) or parse(path, *a))
+    built = build_cbis_ddsm_kaggle(tmp_path)
+    rel = read_release(built.root)
+    assert parsed and set(parsed.values()) == {1}, parsed
+    assert "dicom_info.csv" in parsed and sum(name.endswith("_set.csv") for name in parsed) == 4
+    assert len(rel.images) == len(built.truth)
+    read_release(built.root)  # a second read parses again (nothing kept between reads)
+    assert set(parsed.values()) == {2}

@@ -21,6 +21,9 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from .._records import LeftOut
@@ -290,9 +293,28 @@ def load_json(path: Path, text: bytes | None = None):
         raise SourceError(f"not JSON ({exc})") from None
 
 
+#: While :func:`tables_read_once` is active: each table parsed, by the file's identity and the reading's options:
+#: ``(header, rows, notes, left_out)``.
+_PARSED: ContextVar[dict | None] = ContextVar("featbus_tables_parsed", default=None)
+
+
+@contextmanager
+def tables_read_once() -> Iterator[None]:
+    """While active (one :func:`~featbus.datasets.read_release`), :func:`read_table` parses each table file once,
+    however many sources ask for it (CBIS-DDSM's ``dicom_info.csv`` was parsed four times in one read: by the
+    source's ``recognise``, its ``read``, once a case table); a later call gets a copy of the rows and the same
+    notes and left-out rows. A file changed on disk meanwhile (its size or modification time) is parsed again."""
+    token = _PARSED.set({})
+    try:
+        yield
+    finally:
+        _PARSED.reset(token)
+
+
 def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None, strip: bool = True,
                dialect=None) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of a table, every cell text; rows padded to the header's width.
+    """``(header, rows)`` of a table, every cell text; rows padded to the header's width (once per file within
+    :func:`tables_read_once`).
 
     ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` a
     :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no
@@ -303,22 +325,45 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
     :data:`featbus.io.RELEASE_LIMITS` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),
     naming the file and the limit.
     """
+    parsed = _PARSED.get()
     try:
-        mode = os.stat(path).st_mode  # the type before any open: a FIFO named table.csv would block
+        st = os.stat(path)  # the type before any open: a FIFO named table.csv would block
     except OSError as exc:
         raise TableError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, strip, dialect)
+    if parsed is None or key not in parsed:
+        said, out = [], []
+        header, rows = _parse(Path(path), st.st_mode, said, out, strip, dialect)
+        if parsed is None:
+            return _told(header, rows, said, out, notes, left_out)
+        parsed[key] = (header, rows, said, out)
+    return _told(*parsed[key], notes, left_out)
+
+
+def _told(header: list[str], rows: list[list[str]], said: list, out: list, notes: list | None,
+          left_out: list | None) -> tuple[list[str], list[list[str]]]:
+    """A parsed table handed to one caller: its own copy of the rows, its ``notes`` and ``left_out`` extended."""
+    if notes is not None:
+        notes.extend(said)
+    if left_out is not None:
+        left_out.extend(out)
+    return list(header), [list(row) for row in rows]
+
+
+def _parse(path: Path, mode: int, notes: list, left_out: list, strip: bool,
+           dialect) -> tuple[list[str], list[list[str]]]:
+    """:func:`read_table`'s parsing of the table at ``path`` (``mode`` its ``st_mode``)."""
     if not stat.S_ISREG(mode):
         raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
     reader = {".xlsx": _read_xlsx, ".xls": _read_xls, ".jsonl": _read_jsonl, ".parquet": _read_parquet}.get(
         path.suffix.lower())
-    header, rows, lines = reader(path) if reader else _read_text(path, [] if notes is None else notes, strip, dialect)
+    header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     kept = []
     for line, row in zip(lines, rows):
         if any("\0" in cell for cell in row):
-            if left_out is not None:
-                left_out.append(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell"))
+            left_out.append(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell"))
             continue
         kept.append((row + [""] * width)[:width])
     return header, kept

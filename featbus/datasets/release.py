@@ -30,7 +30,7 @@ from ._common import _pattern_regex
 from ._release_index import MANIFEST_COLUMNS
 from ._release_read import Reader
 from ._release_scan import unwrap_download_folder, walk_release
-from ._release_tables import SourceRefused
+from ._release_tables import SourceRefused, tables_read_once
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
@@ -147,15 +147,16 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
     options = {"image_column": image_column, "label_column": label_column, "group_column": group_column,
                "group_pattern": group_pattern, "mask_pattern": mask_pattern, "require_labels": require_labels,
                "classes": classes, "rows_without_image": rows_without_image}
-    try:
-        reads, tables = read_sources(root, tables, files, unannotated, arbiter=arbiter,
-                                     given=path if path.is_file() else None, options=options)
-    except SourceRefused as exc:  # the release's own label table, unreadable as saved
-        raise ReleaseError(str(exc)) from None
-    if path.is_file() and not any(got.entries or got.release for got in reads):  # an archive or .npz holding no image
-        why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
-        raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
-    rel = arbiter(root, release_name, files, tables, left_out, reads, **options)
+    with tables_read_once():  # each table parsed once, whichever sources and rules read it
+        try:
+            reads, tables = read_sources(root, tables, files, unannotated, arbiter=arbiter,
+                                         given=path if path.is_file() else None, options=options)
+        except SourceRefused as exc:  # the release's own label table, unreadable as saved
+            raise ReleaseError(str(exc)) from None
+        if path.is_file() and not any(got.entries or got.release for got in reads):  # an archive or .npz, no image
+            why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
+            raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
+        rel = arbiter(root, release_name, files, tables, left_out, reads, **options)
     if path.is_file() and not rel.from_index and any(got.claims_images and got.entries for got in reads):
         rel.summary.root = path  # an archive or .npz given itself: the paragraph names it, not its folder
     return rel
