@@ -213,6 +213,20 @@ def test_predict_refuses_a_manifest_of_missing_files_at_the_first_one(missing_ma
     assert resolved[-1] == "nowhere/scan 0.png" and len(resolved) == 3
 
 
+def test_predict_refuses_a_manifest_row_without_an_image_naming_the_row(manifest_dir, tmp_path, capsys):
+    """A manifest for ``featbus predict`` names an image on every row: an empty ``image`` cell is refused
+    naming its row (the manifest read by the index source, as ``featbus train`` reads it), never skipped."""
+    import featbus.datasets as datasets
+
+    csv = tmp_path / "gap.csv"
+    images = manifest_dir / "images"
+    csv.write_text(f"image,site\n{images / 'scan 0.png'},a\n,a\n{images / 'scan 1.png'},a\n")
+    with pytest.raises(ValueError, match=r"gap.csv' row 3: the 'image' cell is empty"):
+        datasets.manifest_images(csv)
+    assert main(["predict", "breast-us", str(csv), "-q"]) == 2
+    _one_line_error(capsys, str(csv), "row 3: the 'image' cell is empty")
+
+
 def test_a_manifest_whose_every_file_is_missing_is_refused_with_skip(tmp_path):
     csv = tmp_path / "gone.csv"
     csv.write_text("image,label\n" + "".join(f"gone/{i}.png,a\n" for i in range(1000)))

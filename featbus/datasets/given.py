@@ -70,11 +70,7 @@ def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> R
         if mask_pattern is not None:
             raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a manifest, whose "
                                "'mask' columns name them: drop the option")
-        rel = read_index(p, missing="raise")
-        no_image = next((item for item in rel.summary.left_out if item.reason == "no image"), None)
-        if no_image is not None:  # a row whose image cell is empty: every row of a manifest names an image
-            raise ReleaseError(f"{str(p)!r} {no_image.item}: the 'image' cell is empty")
-        return rel
+        return read_index(p, missing="raise")  # a row without an image refused, as a missing file
     if p.is_file() and is_release_file(p):  # a zip or tar archive, an .npz: a whole release in one file
         if mask_pattern is not None:
             raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a release in one file: "

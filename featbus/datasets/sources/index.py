@@ -136,7 +136,8 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
     the image's own patient, said. ``strict`` (a manifest read as data): an empty cell where a value
     is needed, an image listed twice, (with ``classes``) a label of no known name is refused naming its
     row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
-    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read;
+    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read (then
+    a row without an image is refused);
     ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read).
     ``probe`` (``featbus read`` of an index): each image's header is read, as a folder's are, and an
     image that is not there, not an image, unreadable or too large is left out, said with its row."""
@@ -183,7 +184,7 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
             label, group = label.strip(), group.strip()
         split = split_of(row["split"] or "")
         if not name:
-            if strict:
+            if strict or missing == "raise":  # a manifest read as data, or for featbus predict: every row an image
                 raise _manifest_error(path, line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
@@ -281,9 +282,4 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
     exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
     empty cell or a missing file is a :class:`ValueError` naming the row (a missing file as the rows
     are read, an :class:`~featbus.ImageError`: a million rows stop at the first)."""
-    path = Path(path)
-    rel = read_index(path, missing="raise")
-    for item in rel.summary.left_out:
-        if item.reason == "no image":  # a row without an image: its cell is empty
-            raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
-    return [str(p) for p in rel.images]
+    return [str(p) for p in read_index(Path(path), missing="raise").images]
