@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..._records import ImageError
 from .._common import _check_label_spellings, _natural_key
-from .._release_index import mask_cell_files, read_index_rows
+from .._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from .._release_rules import split_counts, split_of
 from .._release_tables import TableError
 from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
@@ -171,8 +171,8 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
 
         hint = "".join(did_you_mean(c, keys).replace(" (did", f" ({c!r}: did") for c in absent)
         raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; an index (featbus read DATA --index "
-                           f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: 'label', "
-                           f"'mask', 'group', 'split'), it has {keys}")
+                           f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: "
+                           f"{', '.join(map(repr, MANIFEST_COLUMNS[1:]))}), it has {keys}")
     if strict and not rows:
         raise ReleaseError(f"{str(path)!r} lists no images")
     labelled, has_group = "label" in keys, "group" in keys
