@@ -2,18 +2,17 @@
 that labels them (:func:`parse_mias_info`), the two breasts of a woman one
 patient. Its file is no table of image names: it is recognised beside ``mdb*`` images
 (:func:`recognise`) and claims them (:func:`read`), said as the table that labels them; the loaders of
-:mod:`featbus.datasets.mias` use this module (:func:`mias_release`), never the reverse."""
+:mod:`featbus.datasets.mias` use this module's entries, never the reverse."""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from ._base import Entry, LeftOut, SourceRead
 
-__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "mias_release", "parse_mias_info", "read", "recognise"]
+__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "parse_mias_info", "read", "recognise"]
 
 NAME = "mini-MIAS Info.txt"
 MIAS_CLASSES = ("normal", "benign", "malignant")
@@ -87,14 +86,3 @@ def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal"
     got.entries = _entries([f for f in images if f.parent == Path(".")], task,
                            parse_mias_info(root / file) if table is None else table, got.left_out)
     return got
-
-
-def mias_release(root: Path, files: list[Path], *, task: str = "severity", table=None):
-    """A mini-MIAS folder as a :class:`~featbus.datasets.Release` (the loaders'): ``files`` (relative to
-    ``root``) labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when not given)."""
-    from .._release_types import Release
-
-    got = read(root, Path("Info.txt"), files, task=task, table=table)
-    summary = replace(got.within, class_source=got.class_source, patient_source=got.patient_source,
-                      patient_detail=got.patient_detail)
-    return Release.of(root, summary, [replace(e, image=root / e.image) for e in got.entries], list(got.class_order))
