@@ -92,14 +92,12 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     >>> data.lesions[0]  # doctest: +SKIP
     [(599, 535, 197)]
     """
-    root = _data_root(root, "mini-mias", "mini-MIAS", "the folder with Info.txt")
+    root = Path(_data_root(root, "mini-mias", "mini-MIAS", "the folder with Info.txt"))
     if task not in MIAS_TASKS:
         raise ValueError(f"task must be one of {sorted(MIAS_TASKS)}, got {task!r}")
-    root = Path(root)
-    info = root / "Info.txt"
-    if not info.is_file():
-        raise FileNotFoundError(f"{str(info)!r}: mini-MIAS needs its Info.txt annotation file")
-    table = parse_mias_info(info)
+    if not (root / "Info.txt").is_file():
+        raise FileNotFoundError(f"{str(root / 'Info.txt')!r}: mini-MIAS needs its Info.txt annotation file")
+    table = parse_mias_info(root / "Info.txt")
     on_disk: dict[str, Path] = {}
     for p in mias_files(root):
         if p.stem.lower() in on_disk:

@@ -1,8 +1,6 @@
-"""A featbus index or a manifest as a release's source: a CSV whose columns are ``image`` and
-optional ``label``, ``group``, ``mask`` (``mask 2``...; a cell ``<annotation>.json#<image id>`` the
-mask that COCO file draws), ``split`` and a pixel-size column, written by
-:meth:`~featbus.datasets.release.Release.write_index` or by hand (:func:`read_index`), and the image
-paths a manifest lists for ``featbus predict`` (:func:`manifest_images`)."""
+"""A featbus index or a manifest as a release's source (:func:`index_entries`), written by
+:meth:`~featbus.datasets.release.Release.write_index` or by hand, and the image paths a manifest lists
+for ``featbus predict`` (:func:`manifest_images`)."""
 
 from __future__ import annotations
 
@@ -136,9 +134,9 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
     the image's own patient, said. ``strict`` (a manifest read as data): an empty cell where a value
     is needed, an image listed twice, (with ``classes``) a label of no known name is refused naming its
     row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
-    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read (then
-    a row without an image is refused);
-    ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read).
+    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read (then a
+    row without an image is refused); ``"skip"``: refused only when no image is there (the others are
+    skipped where the pixels are read).
     ``probe`` (``featbus read`` of an index): each image's header is read, as a folder's are, and an
     image that is not there, not an image, unreadable or too large is left out, said with its row."""
     notes: list[str] = []
@@ -230,9 +228,9 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
             problem = problem or (pixel_limit_problem(shape) if shape is not None else None)
             if problem is None:
                 keep.append(k)
-                continue
-            detail = img.as_posix() + (f": {problem[1]}" if problem[1] else "")
-            refused.append(LeftOut(f"row {line} of {path.name}", problem[0], detail))
+            else:
+                refused.append(LeftOut(f"row {line} of {path.name}", problem[0],
+                                       img.as_posix() + (f": {problem[1]}" if problem[1] else "")))
         left_out += refused
         if not keep:
             first = refused[0]
