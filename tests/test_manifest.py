@@ -66,6 +66,30 @@ def test_load_manifest(manifest_dir):
     assert data.data[0].meta["row"] == 2 and Path(data.paths[0]).is_absolute()
 
 
+def test_the_index_source_hands_the_arbiter_entries(manifest_dir, tmp_path):
+    """The featbus index is a source like the others: its read gives one entry per row (labels, patients,
+    masks and splits as the index says, paths made absolute), never a release; the arbiter makes the
+    release of those entries as they are."""
+    from featbus.datasets import read_release
+    from featbus.datasets.sources import index
+
+    csv = tmp_path / "index.csv"
+    read_release(manifest_dir / "study.csv").write_index(csv)
+    options = dict.fromkeys(("image_column", "label_column", "group_column", "mask_pattern", "group_pattern",
+                             "classes"))
+    got = index.read(tmp_path, Path("index.csv"), [], options=dict(options, require_labels=False,
+                                                                   rows_without_image="leave out"))
+    study = pd.read_csv(manifest_dir / "study.csv", keep_default_na=False)
+    assert got.whole and got.claims_images and len(got.entries) == 30
+    assert [e.image.resolve() for e in got.entries] == [(manifest_dir / p).resolve() for p in study["image"]]
+    assert [(e.label, e.patient, e.split) for e in got.entries] == list(zip(study.label, study.group, study.split))
+    assert [[m.resolve() for m in e.masks] for e in got.entries] == [
+        [(manifest_dir / m).resolve()] if m else [] for m in study["mask"]]
+    rel = read_release(csv)
+    assert rel.from_index and rel.entries == got.entries and rel.summary.n_masks_paired == sum(study["mask"] != "")
+    assert rel.summary.classes == study.label.value_counts().to_dict() and rel.summary.n_patients == 15
+
+
 def test_load_manifest_classes_order_and_duplicate_groups(manifest_dir):
     data = load_manifest(manifest_dir / "nosplit.csv", classes=["normal", "benign", "malignant"])
     assert data.target_names.tolist() == ["normal", "benign", "malignant"]

@@ -15,8 +15,8 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "mask_columns", "read_index_rows",
-           "unescape_cell", "write_index_rows"]
+__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "read_index_rows", "unescape_cell",
+           "write_index_rows"]
 
 #: The columns of an index, in the order :func:`write_index_rows` writes them and :func:`read_index_rows` reads
 #: them by name (``mask 2``, ``mask 3``... after ``mask``: an image's further masks; ``split`` where the release
@@ -63,13 +63,6 @@ def unescape_cell(text: str) -> str:
     if text.startswith(_BYTES):
         return os.fsdecode(unquote_to_bytes(text[len(_BYTES):]))
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS + ("'",)) else text
-
-
-def mask_columns(columns) -> list:
-    """An index's or manifest's mask columns in order (``mask``, ``mask 2``, ``mask 3``...; names as
-    given, compared trimmed and without case)."""
-    found = [(int(m.group(1) or 1), c) for c in columns if (m := _MASK_COLUMN.match(str(c).strip().lower()))]
-    return [c for _, c in sorted(found)]
 
 
 def mask_cell_files(base: Path, cell: str) -> list[str]:
@@ -121,7 +114,8 @@ def read_index_rows(path: Path, notes: list[str], left_out: list,
     if "image" not in [h.strip().lower() for h in header]:  # a manifest by hand: its delimiter sniffed
         header, rows = read_table(path, notes=[], left_out=[], strip=True)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}
-    masks = [header.index(c) for c in mask_columns(header)]
+    found = [(int(m.group(1) or 1), c) for c in header if (m := _MASK_COLUMN.match(c.strip().lower()))]
+    masks = [header.index(c) for _, c in sorted(found)]  # mask, mask 2, mask 3...
     base, matched, folders = str(path.parent), [], {}
     out = []
     for k, row in enumerate(rows):
