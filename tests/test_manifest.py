@@ -439,3 +439,19 @@ def test_read_of_an_index_says_each_row_it_cannot_read(tmp_path, capsys):
         read_release(tmp_path / "bad.csv")
     assert main(["read", str(tmp_path / "bad.csv")]) != 0
     _one_line_error(capsys, "none of the 1 images", "row 2 of bad.csv", "not an image")
+
+
+def test_load_data_regroups_a_mias_folder_by_a_group_pattern(tmp_path):
+    """``load_data(mias, group_pattern=...)`` keeps mini-MIAS's labels and lesion masks and takes the
+    patients from the names instead of the women, said in one warning; the reader's paragraph says so."""
+    root = _mias_like(tmp_path / "mias")
+    with pytest.warns(UserWarning) as said:
+        data = load_data(root, group_pattern=r"mdb0(\d)")  # mdb001-mdb009: '0'; mdb010-mdb012: '1'
+    assert data.groups.tolist() == [0] * 9 + [1] * 3 and data.near_duplicate_groups is False
+    assert any("--group-pattern" in str(w.message) and "2 patients for 12 images" in str(w.message) for w in said)
+    assert "--group-pattern" in data.groups_from
+    assert data.target_names.tolist() == ["normal", "benign", "malignant"]
+    assert data.target.tolist() == [0, 0, 1] * 4 and [bool(m.any()) for m in data.masks] == [False, False, True] * 4
+    assert data.release_summary.patient_source == "pattern" and data.release_summary.n_patients == 2
+    plain = load_data(root)
+    assert plain.groups.tolist() == [k // 2 for k in range(12)] and plain.release_summary.n_patients == 6
