@@ -41,9 +41,8 @@ def read(root: Path, file: Path, images, unannotated: str = "normal", *, options
     from .._release_tables import SourceRefused
 
     path = root / file
-    given = {"--image-column": options["image_column"], "--label-column": options["label_column"],
-             "--group-column": options["group_column"], "--mask-pattern": options["mask_pattern"]}
-    refused = [k for k, v in given.items() if v is not None]
+    refused = ["--" + k.replace("_", "-") for k in ("image_column", "label_column", "group_column", "mask_pattern")
+               if options[k] is not None]
     try:
         if refused:
             raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
