@@ -15,7 +15,18 @@ from pathlib import Path
 
 from ._release_types import Release, ReleaseError
 
-__all__ = ["holds_folders", "masks_given", "read_given"]
+__all__ = ["holds_folders", "masks_given", "read_given", "read_index"]
+
+
+def read_index(path: Path, *, group_pattern: str | None = None, **options) -> Release:
+    """The :class:`~featbus.datasets.Release` of an index or manifest, its source's entries as they are
+    (:func:`~featbus.datasets.sources.index.index_entries`, whose ``options`` these are): what
+    :func:`~featbus.datasets.load_manifest` and ``featbus predict`` read."""
+    from .sources.index import index_entries
+
+    got = index_entries(path, group_pattern=group_pattern, **options)
+    return Release.of(path.parent, got.within, got.entries, list(got.class_order), from_index=True,
+                      group_pattern=group_pattern)
 
 
 def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> Release:
@@ -63,7 +74,6 @@ def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> R
     """
     from .release import read_release
     from .sources._refs import is_release_file
-    from .sources.index import read_index
 
     p = Path(path)
     if p.is_file() and p.suffix.lower() == ".csv":

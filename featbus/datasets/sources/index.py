@@ -15,12 +15,12 @@ from .._common import _check_label_spellings, _natural_key
 from .._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from .._release_rules import split_counts, split_of
 from .._release_tables import TableError
-from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
+from .._release_types import LeftOut, ReleaseError, ReleaseSummary, unescape_cell
 from ._base import DrawnMask, Entry, SourceRead
 from ._refs import reference_from_text
 from .table import pixel_size_cells
 
-__all__ = ["NAME", "index_entries", "manifest_images", "read", "read_index", "recognise"]
+__all__ = ["NAME", "index_entries", "manifest_images", "read", "recognise"]
 
 NAME = "featbus index"
 #: What an index given as the release is saved as.
@@ -109,14 +109,6 @@ def _row_files(base: Path, row: dict) -> tuple:
     ref = reference_from_text(name, base) if "!" in name else None
     image = ref if ref is not None else Path(os.path.abspath(os.path.join(base, name)))  # one stat a row
     return image, _container(image), [(m, _index_mask(base, m)) for c in row["masks"] for m in mask_cell_files(base, c)]
-
-
-def read_index(path: Path, *, group_pattern: str | None = None, **options) -> Release:
-    """The :class:`~featbus.datasets.Release` of an index or manifest (:func:`index_entries`, whose
-    ``options`` these are): what :func:`~featbus.datasets.load_manifest` and ``featbus predict`` read."""
-    got = index_entries(path, group_pattern=group_pattern, **options)
-    return Release.of(path.parent, got.within, got.entries, list(got.class_order), from_index=True,
-                      group_pattern=group_pattern)
 
 
 def index_entries(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
@@ -279,4 +271,4 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
     exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
     empty cell or a missing file is a :class:`ValueError` naming the row (a missing file as the rows
     are read, an :class:`~featbus.ImageError`: a million rows stop at the first)."""
-    return [str(p) for p in read_index(Path(path), missing="raise").images]
+    return [str(e.image) for e in index_entries(Path(path), missing="raise").entries]
