@@ -127,9 +127,9 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
     row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
     that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read (then a
     row without an image is refused); ``"skip"``: refused only when no image is there (the others are
-    skipped where the pixels are read).
-    ``probe`` (``featbus read`` of an index): each image's header is read, as a folder's are, and an
-    image that is not there, not an image, unreadable or too large is left out, said with its row."""
+    skipped where the pixels are read). ``probe`` (``featbus read`` of an index): each image's header is
+    read, as a folder's are, and an image that is not there, not an image, unreadable or too large is left
+    out, said with its row."""
     notes: list[str] = []
     left_out: list[LeftOut] = []
     base = path.parent
