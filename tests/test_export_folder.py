@@ -100,7 +100,7 @@ def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypa
     monkeypatch.undo()
     # a rare class inside another's name is a class: 'abnormal' beside 'normal'
     rows = [("normal", k) for k in range(8)] + [("abnormal", 8)]
-    from featbus.datasets.export import _refuse_misspelt_labels
+    from featbus.datasets.sources.table import _refuse_misspelt_labels
 
     _refuse_misspelt_labels([(k + 2, lab) for lab, k in rows], "t.csv")
 

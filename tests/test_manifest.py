@@ -66,6 +66,30 @@ def test_load_manifest(manifest_dir):
     assert data.data[0].meta["row"] == 2 and Path(data.paths[0]).is_absolute()
 
 
+def test_the_index_source_hands_the_arbiter_entries(manifest_dir, tmp_path):
+    """The featbus index is a source like the others: its read gives one entry per row (labels, patients,
+    masks and splits as the index says, paths made absolute), never a release; the arbiter makes the
+    release of those entries as they are."""
+    from featbus.datasets import read_release
+    from featbus.datasets.sources import index
+
+    csv = tmp_path / "index.csv"
+    read_release(manifest_dir / "study.csv").write_index(csv)
+    options = dict.fromkeys(("image_column", "label_column", "group_column", "mask_pattern", "group_pattern",
+                             "classes"))
+    got = index.read(tmp_path, Path("index.csv"), [], options=dict(options, require_labels=False,
+                                                                   rows_without_image="leave out"))
+    study = pd.read_csv(manifest_dir / "study.csv", keep_default_na=False)
+    assert got.whole and got.claims_images and len(got.entries) == 30
+    assert [e.image.resolve() for e in got.entries] == [(manifest_dir / p).resolve() for p in study["image"]]
+    assert [(e.label, e.patient, e.split) for e in got.entries] == list(zip(study.label, study.group, study.split))
+    assert [[m.resolve() for m in e.masks] for e in got.entries] == [
+        [(manifest_dir / m).resolve()] if m else [] for m in study["mask"]]
+    rel = read_release(csv)
+    assert rel.from_index and rel.entries == got.entries and rel.summary.n_masks_paired == sum(study["mask"] != "")
+    assert rel.summary.classes == study.label.value_counts().to_dict() and rel.summary.n_patients == 15
+
+
 def test_load_manifest_classes_order_and_duplicate_groups(manifest_dir):
     data = load_manifest(manifest_dir / "nosplit.csv", classes=["normal", "benign", "malignant"])
     assert data.target_names.tolist() == ["normal", "benign", "malignant"]
@@ -211,6 +235,20 @@ def test_predict_refuses_a_manifest_of_missing_files_at_the_first_one(missing_ma
     first = str(missing_manifest.parent / "nowhere" / "scan 0.png")  # named as train names it
     _one_line_error(capsys, "row 4 of", str(missing_manifest), f"image {first!r} not found")
     assert resolved[-1] == "nowhere/scan 0.png" and len(resolved) == 3
+
+
+def test_predict_refuses_a_manifest_row_without_an_image_naming_the_row(manifest_dir, tmp_path, capsys):
+    """A manifest for ``featbus predict`` names an image on every row: an empty ``image`` cell is refused
+    naming its row (the manifest read by the index source, as ``featbus train`` reads it), never skipped."""
+    import featbus.datasets as datasets
+
+    csv = tmp_path / "gap.csv"
+    images = manifest_dir / "images"
+    csv.write_text(f"image,site\n{images / 'scan 0.png'},a\n,a\n{images / 'scan 1.png'},a\n")
+    with pytest.raises(ValueError, match=r"gap.csv' row 3: the 'image' cell is empty"):
+        datasets.manifest_images(csv)
+    assert main(["predict", "breast-us", str(csv), "-q"]) == 2
+    _one_line_error(capsys, str(csv), "row 3: the 'image' cell is empty")
 
 
 def test_a_manifest_whose_every_file_is_missing_is_refused_with_skip(tmp_path):
@@ -401,3 +439,19 @@ def test_read_of_an_index_says_each_row_it_cannot_read(tmp_path, capsys):
         read_release(tmp_path / "bad.csv")
     assert main(["read", str(tmp_path / "bad.csv")]) != 0
     _one_line_error(capsys, "none of the 1 images", "row 2 of bad.csv", "not an image")
+
+
+def test_load_data_regroups_a_mias_folder_by_a_group_pattern(tmp_path):
+    """``load_data(mias, group_pattern=...)`` keeps mini-MIAS's labels and lesion masks and takes the
+    patients from the names instead of the women, said in one warning; the reader's paragraph says so."""
+    root = _mias_like(tmp_path / "mias")
+    with pytest.warns(UserWarning) as said:
+        data = load_data(root, group_pattern=r"mdb0(\d)")  # mdb001-mdb009: '0'; mdb010-mdb012: '1'
+    assert data.groups.tolist() == [0] * 9 + [1] * 3 and data.near_duplicate_groups is False
+    assert any("--group-pattern" in str(w.message) and "2 patients for 12 images" in str(w.message) for w in said)
+    assert "--group-pattern" in data.groups_from
+    assert data.target_names.tolist() == ["normal", "benign", "malignant"]
+    assert data.target.tolist() == [0, 0, 1] * 4 and [bool(m.any()) for m in data.masks] == [False, False, True] * 4
+    assert data.release_summary.patient_source == "pattern" and data.release_summary.n_patients == 2
+    plain = load_data(root)
+    assert plain.groups.tolist() == [k // 2 for k in range(12)] and plain.release_summary.n_patients == 6

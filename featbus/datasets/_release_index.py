@@ -15,12 +15,13 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "mask_columns", "read_index_rows",
-           "unescape_cell", "write_index_rows"]
+__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "read_index_rows", "unescape_cell",
+           "write_index_rows"]
 
-#: Columns of a CSV manifest: ``image`` and ``label`` are required (and ``mask 2``, ``mask 3``... as an
-#: index writes an image's further masks).
-MANIFEST_COLUMNS = ("image", "label", "mask", "group", "split")
+#: The columns of an index, in the order :func:`write_index_rows` writes them and :func:`read_index_rows` reads
+#: them by name (``mask 2``, ``mask 3``... after ``mask``: an image's further masks; ``split`` where the release
+#: has splits); a manifest by hand needs ``image`` (and ``label`` to train).
+MANIFEST_COLUMNS = ("image", "label", "group", "mask", "split")
 #: Characters that make a spreadsheet read a cell as a formula: escaped with ``'`` where featbus writes.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: The marker of a value holding bytes that are not UTF-8 (a file name's, percent-encoded after it).
@@ -64,13 +65,6 @@ def unescape_cell(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS + ("'",)) else text
 
 
-def mask_columns(columns) -> list:
-    """An index's or manifest's mask columns in order (``mask``, ``mask 2``, ``mask 3``...; names as
-    given, compared trimmed and without case)."""
-    found = [(int(m.group(1) or 1), c) for c in columns if (m := _MASK_COLUMN.match(str(c).strip().lower()))]
-    return [c for _, c in sorted(found)]
-
-
 def mask_cell_files(base: Path, cell: str) -> list[str]:
     """The files a mask cell names: the cell as written when that file exists (``a;b.png`` is one
     name), else a hand-written manifest's list split on ``;``."""
@@ -92,17 +86,17 @@ def write_index_rows(path: Path, rows: list[tuple[str, str, str, tuple[str, ...]
     (:func:`featbus.io.write_file`)."""
     from ..io import write_file
 
-    n_masks = max([1] + [len(masks) for *_, masks in rows])
-    header = ["image", "label", "group", "mask"] + [f"mask {k}" for k in range(2, n_masks + 1)]
+    wide = {"mask": max([1] + [len(masks) for *_, masks in rows]), "split": int(splits is not None)}  # else 1 cell
+    header = [c if k == 0 else f"{c} {k + 1}" for c in MANIFEST_COLUMNS for k in range(wide.get(c, 1))]
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)  # spaces kept by any reader
-    writer.writerow(header + (["split"] if splits is not None else []) + ([size_column] if size_column else []))
+    writer.writerow(header + ([size_column] if size_column else []))
     for k, (image, label, group, masks) in enumerate(rows):
-        cells = [image, label, group] + list(masks) + [""] * (n_masks - len(masks))
-        cells += [splits[k]] if splits is not None else []
-        size = (sizes[k] if sizes else None) if size_column else None
-        writer.writerow([escape_cell(c) for c in cells] + ([repr(size) if size is not None else ""]
-                                                             if size_column else []))
+        given = {"image": [image], "label": [label], "group": [group], "mask": masks, "split": splits and [splits[k]]}
+        cells = [escape_cell(given[c][i] if i < len(given[c]) else "") for c in MANIFEST_COLUMNS
+                 for i in range(wide.get(c, 1))]
+        size = sizes[k] if sizes else None
+        writer.writerow(cells + ([] if not size_column else ["" if size is None else repr(size)]))
     return write_file(path, out.getvalue())
 
 
@@ -120,16 +114,15 @@ def read_index_rows(path: Path, notes: list[str], left_out: list,
     if "image" not in [h.strip().lower() for h in header]:  # a manifest by hand: its delimiter sniffed
         header, rows = read_table(path, notes=[], left_out=[], strip=True)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}
-    masks = [header.index(c) for c in mask_columns(header)]
+    found = [(int(m.group(1) or 1), c) for c in header if (m := _MASK_COLUMN.match(c.strip().lower()))]
+    masks = [header.index(c) for _, c in sorted(found)]  # mask, mask 2, mask 3...
     base, matched, folders = str(path.parent), [], {}
     out = []
     for k, row in enumerate(rows):
-        label, group, split = (unescape_cell(row[cols[c]]) if c in cols else None for c in ("label", "group", "split"))
-        image = unescape_cell(row[cols["image"]]) if "image" in cols else ""
-        out.append((k + 2, {"image": _found(base, image, matched, folders) if image else "", "label": label,
-                            "group": group, "split": split, "cells": row,
-                            "masks": tuple(_found(base, unescape_cell(row[c]), matched, folders) for c in masks
-                                           if row[c] != "")}))
+        got = {c: unescape_cell(row[cols[c]]) if c in cols else None for c in MANIFEST_COLUMNS if c != "mask"}
+        got["image"] = _found(base, got["image"], matched, folders) if got["image"] else ""
+        out.append((k + 2, {**got, "cells": row, "masks": tuple(_found(base, unescape_cell(row[c]), matched, folders)
+                                                                for c in masks if row[c] != "")}))
         if check is not None:
             check(*out[-1])
     if matched:

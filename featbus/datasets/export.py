@@ -12,8 +12,7 @@ Layout::
 An export is one shape of release: :func:`load_export` is a thin user of
 :func:`featbus.datasets.read_release` (the table, its image, label and patient columns, the masks
 worked out from the files and said), stricter only in that a row naming no image is an error.
-:func:`paired_folders` says whether two sub-folders pair one to one (images and their masks);
-:func:`_refuse_misspelt_labels` is the one refusal of a label that looks like a typo of another.
+:func:`paired_folders` says whether two sub-folders pair one to one (images and their masks).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from sklearn.utils import Bunch
 from ..vocabulary import MASK_FOLDER
 from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _natural_key
 from ._release_rules import mask_parts
-from .sources.table import _refuse_misspelt_labels  # noqa: F401 (its refusal, read where it is named)
 
 __all__ = ["load_export", "paired_folders", "refuse_no_class_folders"]
 

@@ -12,8 +12,8 @@ from sklearn.utils import Bunch
 
 from ..progress import find_stack_level
 from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _pattern_regex
+from .given import read_index
 from .release import read_release
-from .sources.index import read_index
 
 __all__ = ["load_image_folder", "load_manifest"]
 

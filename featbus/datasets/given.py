@@ -15,7 +15,18 @@ from pathlib import Path
 
 from ._release_types import Release, ReleaseError
 
-__all__ = ["holds_folders", "masks_given", "read_given"]
+__all__ = ["holds_folders", "masks_given", "read_given", "read_index"]
+
+
+def read_index(path: Path, *, group_pattern: str | None = None, **options) -> Release:
+    """The :class:`~featbus.datasets.Release` of an index or manifest, its source's entries as they are
+    (:func:`~featbus.datasets.sources.index.index_entries`, whose ``options`` these are): what
+    :func:`~featbus.datasets.load_manifest` and ``featbus predict`` read."""
+    from .sources.index import index_entries
+
+    got = index_entries(path, group_pattern=group_pattern, **options)
+    return Release.of(path.parent, got.within, got.entries, list(got.class_order), from_index=True,
+                      group_pattern=group_pattern)
 
 
 def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> Release:
@@ -63,18 +74,13 @@ def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> R
     """
     from .release import read_release
     from .sources._refs import is_release_file
-    from .sources.index import read_index
 
     p = Path(path)
     if p.is_file() and p.suffix.lower() == ".csv":
         if mask_pattern is not None:
             raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a manifest, whose "
                                "'mask' columns name them: drop the option")
-        rel = read_index(p, missing="raise")
-        no_image = next((item for item in rel.summary.left_out if item.reason == "no image"), None)
-        if no_image is not None:  # a row whose image cell is empty: every row of a manifest names an image
-            raise ReleaseError(f"{str(p)!r} {no_image.item}: the 'image' cell is empty")
-        return rel
+        return read_index(p, missing="raise")  # a row without an image refused, as a missing file
     if p.is_file() and is_release_file(p):  # a zip or tar archive, an .npz: a whole release in one file
         if mask_pattern is not None:
             raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a release in one file: "

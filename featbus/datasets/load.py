@@ -104,7 +104,13 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         return load_manifest(path, on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                              group_pattern=group_pattern)
     if path.is_dir() and is_mias_folder(path):
-        data = _regrouped(load_mias(path, task=task, n_jobs=n_jobs), group_pattern)
+        data = load_mias(path, task=task, n_jobs=n_jobs)
+        if group_pattern is not None:  # the women regrouped by the file names (said in one line)
+            from .name_groups import name_groups
+
+            data.groups, data.groups_from, note = name_groups(data.paths, pattern=group_pattern)
+            warnings.warn(note, UserWarning, stacklevel=find_stack_level())
+            data.near_duplicate_groups = False
         data.release_summary = read_release(path, group_pattern=group_pattern).summary
         return data
     if path.is_dir() or (path.is_file() and is_release_file(path)):  # a folder, an archive, an .npz
@@ -118,18 +124,3 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
             data.DESCR = site_description(spec, data, release.summary)
         return data
     raise FileNotFoundError(f"{str(path)!r}: no such folder or CSV file")
-
-
-def _regrouped(data: Bunch, group_pattern: str | None) -> Bunch:
-    """A data set whose loader knows its patients (mini-MIAS, a site's table), regrouped by
-    ``group_pattern`` on the file names when one is given (said in one line)."""
-    if group_pattern is None:
-        return data
-    from .name_groups import name_groups
-
-    groups, told, note = name_groups(data.paths, pattern=group_pattern)
-    if getattr(data, "groups_from", None):
-        note += f" (over {data.groups_from})"
-    warnings.warn(note, UserWarning, stacklevel=find_stack_level())
-    data.groups, data.groups_from, data.near_duplicate_groups = groups, told, False
-    return data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,11 @@ from .._records import ImageRecord
 from ..progress import find_stack_level
 from ._common import _data_root
 from .sources.mias import MIAS_CLASSES as MIAS_CLASSES  # the loaders take the source's rules
-from .sources.mias import MIAS_TASKS, mias_release, parse_mias_info
+from .sources.mias import MIAS_TASKS, parse_mias_info, read
 
 #: File types a mini-MIAS folder may hold its ``mdbNNN`` images in (the database's PGM, or a
 #: lossless conversion).
 MIAS_EXTENSIONS = (".pgm", ".png", ".tif", ".tiff")
-
-def _disk(shape: tuple[int, int], row: float, col: float, radius: float) -> np.ndarray:
-    rr, cc = np.ogrid[: shape[0], : shape[1]]
-    return (rr - row) ** 2 + (cc - col) ** 2 <= radius**2
 
 
 def mias_files(root: str | os.PathLike) -> list[Path]:
@@ -95,14 +92,12 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     >>> data.lesions[0]  # doctest: +SKIP
     [(599, 535, 197)]
     """
-    root = _data_root(root, "mini-mias", "mini-MIAS", "the folder with Info.txt")
+    root = Path(_data_root(root, "mini-mias", "mini-MIAS", "the folder with Info.txt"))
     if task not in MIAS_TASKS:
         raise ValueError(f"task must be one of {sorted(MIAS_TASKS)}, got {task!r}")
-    root = Path(root)
-    info = root / "Info.txt"
-    if not info.is_file():
-        raise FileNotFoundError(f"{str(info)!r}: mini-MIAS needs its Info.txt annotation file")
-    table = parse_mias_info(info)
+    if not (root / "Info.txt").is_file():
+        raise FileNotFoundError(f"{str(root / 'Info.txt')!r}: mini-MIAS needs its Info.txt annotation file")
+    table = parse_mias_info(root / "Info.txt")
     on_disk: dict[str, Path] = {}
     for p in mias_files(root):
         if p.stem.lower() in on_disk:
@@ -120,17 +115,23 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
                       f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=find_stack_level())
     if len(unlisted) == len(on_disk):
         raise ValueError(f"none of the {len(table)} images listed in Info.txt is in {str(root)!r}")
-    rel = mias_release(root, [p.relative_to(root) for p in on_disk.values()], task=task, table=table)
-    data = rel.to_bunch(n_jobs=n_jobs)
+    from ._release_types import Release
+
+    got = read(root, Path("Info.txt"), [p.relative_to(root) for p in on_disk.values()], task=task, table=table)
+    summary = replace(got.within, class_source=got.class_source, patient_source=got.patient_source,
+                      patient_detail=got.patient_detail)
+    data = Release.of(root, summary, [replace(e, image=root / e.image) for e in got.entries],
+                      list(got.class_order)).to_bunch(n_jobs=n_jobs)
     classes = MIAS_TASKS[task]
     # the lesions of Info.txt drawn as disks on each image read (Info.txt measures y from the bottom edge)
     for k, (image, path) in enumerate(zip(data.images, data.paths)):
         ref = Path(path).stem.lower()
         rows = table[ref]
         spots = [(image.shape[0] - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
+        rr, cc = np.ogrid[: image.shape[0], : image.shape[1]]
         mask = np.zeros(image.shape, bool)
         for row, col, rad in spots:
-            mask |= _disk(image.shape, row, col, rad)
+            mask |= (rr - row) ** 2 + (cc - col) ** 2 <= rad**2
         abn = [r["abnormality"] for r in rows]
         abn = abn[0] if len(abn) == 1 else abn
         ok = all(r["x"] is not None for r in rows if r["abnormality"] != "NORM")

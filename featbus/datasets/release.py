@@ -153,7 +153,7 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
                                          given=path if path.is_file() else None, options=options)
         except SourceRefused as exc:  # the release's own label table, unreadable as saved
             raise ReleaseError(str(exc)) from None
-        if path.is_file() and not any(got.entries or got.release for got in reads):  # an archive or .npz, no image
+        if path.is_file() and not any(got.entries or got.whole for got in reads):  # an archive or .npz, no image
             why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
             raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
         rel = arbiter(root, release_name, files, tables, left_out, reads, **options)
@@ -169,7 +169,8 @@ def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left
     (:class:`~featbus.datasets._release_read.Reader`). The archive source reads its members
     through this function, handed to it by :func:`~featbus.datasets.sources.read_sources`: no source imports
     the reader."""
-    whole = next((got.release for got in reads if got.release is not None), None)
-    if whole is not None:  # a source that reads the release whole (the featbus index)
-        return whole
+    whole = next((got for got in reads if got.whole), None)
+    if whole is not None:  # a source that reads the release whole (the featbus index): its entries as they are
+        return Release.of(root, whole.within, whole.entries, list(whole.class_order), from_index=True,
+                          group_pattern=options.get("group_pattern"))
     return Reader(root, release_name, files, tables, left_out).read(reads, **options)

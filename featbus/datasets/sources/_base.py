@@ -128,10 +128,10 @@ class SourceRead:
     columns, what else was considered and its pixel-size column as a folder's; a ``within`` whose table is
     the source's file itself (mini-MIAS's ``Info.txt``) is said as that table. ``class_order``: the classes
     in the source's order (else sorted); ``aside``: image files the source reads as none of the release's
-    images (mini-MIAS's ``pectoral/`` references), neither listed nor left out. ``release``: the release a
-    source reads whole and checks itself (the featbus index, whose rows name files anywhere), taken as it is;
-    ``checked``: the entries' images and masks were checked where they were read (an archive's inner
-    release, by the arbiter): not read again."""
+    images (mini-MIAS's ``pectoral/`` references), neither listed nor left out. ``whole``: the source read
+    the release whole and checked it itself (the featbus index, whose rows name files anywhere): the arbiter
+    makes the release of its entries, ``within`` its summary, as they are; ``checked``: the entries' images
+    and masks were checked where they were read (an archive's inner release, by the arbiter): not read again."""
 
     file: Path
     entries: list[Entry] = field(default_factory=list)
@@ -149,5 +149,5 @@ class SourceRead:
     within: object = None  # a ReleaseSummary (featbus.datasets._release_types), None for most sources
     class_order: tuple = ()
     aside: tuple = ()
-    release: object = None
+    whole: bool = False
     checked: bool = False

@@ -1,8 +1,6 @@
-"""A featbus index or a manifest as a release's source: a CSV whose columns are ``image`` and
-optional ``label``, ``group``, ``mask`` (``mask 2``...; a cell ``<annotation>.json#<image id>`` the
-mask that COCO file draws), ``split`` and a pixel-size column, written by
-:meth:`~featbus.datasets.release.Release.write_index` or by hand (:func:`read_index`), and the image
-paths a manifest lists for ``featbus predict`` (:func:`manifest_images`)."""
+"""A featbus index or a manifest as a release's source (:func:`index_entries`), written by
+:meth:`~featbus.datasets.release.Release.write_index` or by hand, and the image paths a manifest lists
+for ``featbus predict`` (:func:`manifest_images`)."""
 
 from __future__ import annotations
 
@@ -14,15 +12,15 @@ from pathlib import Path
 
 from ..._records import ImageError
 from .._common import _check_label_spellings, _natural_key
-from .._release_index import mask_cell_files, read_index_rows
+from .._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from .._release_rules import split_counts, split_of
 from .._release_tables import TableError
-from .._release_types import LeftOut, Release, ReleaseError, ReleaseSummary, unescape_cell
+from .._release_types import LeftOut, ReleaseError, ReleaseSummary, unescape_cell
 from ._base import DrawnMask, Entry, SourceRead
 from ._refs import reference_from_text
 from .table import pixel_size_cells
 
-__all__ = ["NAME", "manifest_images", "read", "read_index", "recognise"]
+__all__ = ["NAME", "index_entries", "manifest_images", "read", "recognise"]
 
 NAME = "featbus index"
 #: What an index given as the release is saved as.
@@ -36,24 +34,24 @@ def recognise(files: list[Path], *, given: Path | None = None) -> list[Path]:
 
 
 def read(root: Path, file: Path, images, unannotated: str = "normal", *, options: dict) -> SourceRead:
-    """The index read whole (:func:`read_index`, its images probed as a folder's), its paths relative to its
-    folder and files anywhere: ``SourceRead.release``. ``options`` are :func:`~featbus.datasets.read_release`'s;
-    one naming a release's own table or files is refused (an index's columns are its own)."""
+    """The index's entries (:func:`index_entries`, its images probed as a folder's), its paths relative to its
+    folder and files anywhere, checked here (``SourceRead.whole``). ``options`` are
+    :func:`~featbus.datasets.read_release`'s; one naming a release's own table or files is refused (an index's
+    columns are its own)."""
     from .._release_tables import SourceRefused
 
     path = root / file
-    given = {"--image-column": options["image_column"], "--label-column": options["label_column"],
-             "--group-column": options["group_column"], "--mask-pattern": options["mask_pattern"]}
-    refused = [k for k, v in given.items() if v is not None]
+    refused = ["--" + k.replace("_", "-") for k in ("image_column", "label_column", "group_column", "mask_pattern")
+               if options[k] is not None]
     try:
         if refused:
             raise ReleaseError(f"{' and '.join(refused)} name a release's own table or files; {str(path)!r} is an "
                                "index, whose columns are image, label, group and mask: drop the option")
-        rel = read_index(path, strict=options["rows_without_image"] == "raise", classes=options["classes"],
-                         require_labels=options["require_labels"], group_pattern=options["group_pattern"], probe=True)
+        return index_entries(path, strict=options["rows_without_image"] == "raise", classes=options["classes"],
+                             require_labels=options["require_labels"], group_pattern=options["group_pattern"],
+                             probe=True)
     except ReleaseError as exc:  # the release given is this file: refused, never read as another layout
         raise SourceRefused(str(exc)) from None
-    return SourceRead(file, entries=rel.entries, claims_images=True, release=rel)
 
 
 def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
@@ -104,40 +102,45 @@ def _index_mask(base: Path, cell: str):
     return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
 
 
-def read_index(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
-                group_pattern: str | None = None, missing: str | None = None, probe: bool = False) -> Release:
+def _row_files(base: Path, row: dict) -> tuple:
+    """A row's image (an absolute path, or a reference: an archive's member, an array's row), the file that
+    holds it, and its masks as ``(cell, target)`` pairs."""
+    name = row["image"]
+    ref = reference_from_text(name, base) if "!" in name else None
+    image = ref if ref is not None else Path(os.path.abspath(os.path.join(base, name)))  # one stat a row
+    return image, _container(image), [(m, _index_mask(base, m)) for c in row["masks"] for m in mask_cell_files(base, c)]
+
+
+def index_entries(path: Path, *, strict: bool = False, classes=None, require_labels: bool = False,
+                  group_pattern: str | None = None, missing: str | None = None, probe: bool = False) -> SourceRead:
     """An index written by :meth:`Release.write_index`, or any manifest, read back by the index's one
     module (:func:`~featbus.datasets._release_index.read_index_rows`): ``image`` and optional ``label``,
     ``group``, ``mask`` (``mask 2``... one file each, or files joined by ``;`` in a manifest by hand; a
     cell ``<annotation>.json#<image id>`` is the mask that COCO file draws), ``split`` and pixel-size
     columns, every other column kept with its row; paths relative to the CSV's folder, made absolute;
-    values as written.
+    values as written. Its entries, final (``whole``), ``within`` the release's summary.
 
     A split that is none of train / valid / test (or their spellings) is refused naming its row. A
     mask that is not there is left out (``mask not found``, the image kept), an empty patient cell is
     the image's own patient, said. ``strict`` (a manifest read as data): an empty cell where a value
     is needed, an image listed twice, (with ``classes``) a label of no known name is refused naming its
     row; else a row without an image is left out. ``missing="raise"``: the first file (image or mask)
-    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read;
-    ``"skip"``: refused only when no image is there (the others are skipped where the pixels are read).
-    ``probe`` (``featbus read`` of an index): each image's header is read, as a folder's are, and an
-    image that is not there, not an image, unreadable or too large is left out, said with its row."""
+    that is not there is an :class:`~featbus.ImageError` naming its row, before any image is read (then a
+    row without an image is refused); ``"skip"``: refused only when no image is there (the others are
+    skipped where the pixels are read). ``probe`` (``featbus read`` of an index): each image's header is
+    read, as a folder's are, and an image that is not there, not an image, unreadable or too large is left
+    out, said with its row."""
     notes: list[str] = []
     left_out: list[LeftOut] = []
     base = path.parent
 
-    def missing_in(row: dict) -> tuple[str, str] | None:
-        """The row's first file (image, then masks; an archive or array file for a reference) not there, with why."""
-        name = row["image"]
-        ref = reference_from_text(name, base) if "!" in name else None
-        cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
-        listed = [("image", _container(ref) if ref is not None else os.path.abspath(os.path.join(base, name)), name)]
-        listed += [("mask", _container(t), m) for m in cells for t in [_index_mask(base, m)]
-                   if not isinstance(t, DrawnMask)]
-        return next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
-
     def refuse_missing(line: int, row: dict) -> None:  # each row as it is read: a million rows stop at the first
-        why = missing_in(row) if row["image"] else None
+        if not row["image"]:
+            return
+        _, where, targets = _row_files(base, row)
+        listed = [("image", where, row["image"])] + [("mask", _container(t), m) for m, t in targets
+                                                      if not isinstance(t, DrawnMask)]
+        why = next(((f, w) for what, f, c in listed for w in [_missing(f, what, c)] if w), None)
         if why is not None:
             raise ImageError(f"row {line} of {str(path)!r}: {why[1]}", path=why[0])
 
@@ -157,8 +160,8 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
 
         hint = "".join(did_you_mean(c, keys).replace(" (did", f" ({c!r}: did") for c in absent)
         raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; an index (featbus read DATA --index "
-                           f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: 'label', "
-                           f"'mask', 'group', 'split'), it has {keys}")
+                           f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: "
+                           f"{', '.join(map(repr, MANIFEST_COLUMNS[1:]))}), it has {keys}")
     if strict and not rows:
         raise ReleaseError(f"{str(path)!r} lists no images")
     labelled, has_group = "label" in keys, "group" in keys
@@ -170,25 +173,22 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
             label, group = label.strip(), group.strip()
         split = split_of(row["split"] or "")
         if not name:
-            if strict:
+            if strict or missing == "raise":  # a manifest read as data, or for featbus predict: every row an image
                 raise _manifest_error(path, line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
         if split is None:
             raise ReleaseError(f"row {line} of {str(path)!r}: split {row['split']!r} is none of train, valid, test "
                                "(or their spellings) or empty")
-        ref = reference_from_text(name, base) if "!" in name else None  # an archive's member, an array's row
-        file = os.fspath(ref) if ref is not None else os.path.abspath(os.path.join(base, name))  # one stat a row
-        cells = [m for c in row["masks"] for m in mask_cell_files(base, c)]
-        targets = [(m, _index_mask(base, m)) for m in cells]
-        if missing == "skip" and _missing(_container(ref) if ref is not None else file, "image", name):
-            absent.append((line, file))  # "raise": refused as the rows were read (refuse_missing)
+        image, where, targets = _row_files(base, row)
+        if missing == "skip" and _missing(where, "image", name):
+            absent.append((line, os.fspath(image)))  # "raise": refused as the rows were read (refuse_missing)
         if strict:
-            where = seen.setdefault(file, line)
+            first = seen.setdefault(os.fspath(image), line)
             if labelled and not label:
                 raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
-            if where != line:
-                raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {where} and {line})")
+            if first != line:
+                raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {first} and {line})")
             if has_group and not group:
                 raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when "
                                                   "the column is there)")
@@ -204,8 +204,8 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
                                         f"{m!r} (the image kept without it)"))
         kept.append((line, row["cells"]))
         no_patient += has_group and not group
-        entries.append(Entry(ref if ref is not None else Path(file), label or None, tuple(found),
-                             patient=group or name, split=split))  # an empty patient cell: its own patient, said
+        entries.append(Entry(image, label or None, tuple(found), patient=group or name,
+                             split=split))  # an empty patient cell: its own patient, said
     images = [e.image for e in entries]
     if probe and images:
         from ...io import pixel_limit_problem
@@ -219,9 +219,9 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
             problem = problem or (pixel_limit_problem(shape) if shape is not None else None)
             if problem is None:
                 keep.append(k)
-                continue
-            detail = img.as_posix() + (f": {problem[1]}" if problem[1] else "")
-            refused.append(LeftOut(f"row {line} of {path.name}", problem[0], detail))
+            else:
+                refused.append(LeftOut(f"row {line} of {path.name}", problem[0],
+                                       img.as_posix() + (f": {problem[1]}" if problem[1] else "")))
         left_out += refused
         if not keep:
             first = refused[0]
@@ -262,7 +262,8 @@ def read_index(path: Path, *, strict: bool = False, classes=None, require_labels
                for k, (e, (line, row)) in enumerate(zip(entries, kept))]
     summary.n_pixel_sizes = sum(p is not None for p in sizes)
     summary.splits = split_counts([e.split for e in entries]) if any(e.split for e in entries) else {}
-    return Release.of(base, summary, entries, named, from_index=True, group_pattern=group_pattern)
+    return SourceRead(path, entries=entries, left_out=left_out, claims_images=True, within=summary,
+                      class_order=tuple(named), whole=True)
 
 
 def manifest_images(path: str | os.PathLike) -> list[str]:
@@ -270,9 +271,4 @@ def manifest_images(path: str | os.PathLike) -> list[str]:
     exist: what ``featbus predict`` reads from a manifest. A table without an ``image`` column, an
     empty cell or a missing file is a :class:`ValueError` naming the row (a missing file as the rows
     are read, an :class:`~featbus.ImageError`: a million rows stop at the first)."""
-    path = Path(path)
-    rel = read_index(path, missing="raise")
-    for item in rel.summary.left_out:
-        if item.reason == "no image":  # a row without an image: its cell is empty
-            raise ValueError(f"{str(path)!r} {item.item}: the 'image' cell is empty")
-    return [str(p) for p in rel.images]
+    return [str(e.image) for e in index_entries(Path(path), missing="raise").entries]

@@ -2,18 +2,17 @@
 that labels them (:func:`parse_mias_info`), the two breasts of a woman one
 patient. Its file is no table of image names: it is recognised beside ``mdb*`` images
 (:func:`recognise`) and claims them (:func:`read`), said as the table that labels them; the loaders of
-:mod:`featbus.datasets.mias` use this module (:func:`mias_release`), never the reverse."""
+:mod:`featbus.datasets.mias` use this module's entries, never the reverse."""
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from ._base import Entry, LeftOut, SourceRead
 
-__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "mias_release", "parse_mias_info", "read", "recognise"]
+__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "parse_mias_info", "read", "recognise"]
 
 NAME = "mini-MIAS Info.txt"
 MIAS_CLASSES = ("normal", "benign", "malignant")
@@ -55,46 +54,27 @@ def recognise(files: list[Path], *, root: Path | None = None, images: list[Path]
         f.parent == Path(".") and f.stem.lower().startswith("mdb") for f in images) else []
 
 
-def _entries(files: list[Path], task: str, table: dict, left_out: list) -> list[Entry]:
-    """One entry per file of ``files`` (relative to ``root``) that ``Info.txt`` lists (``table``: its
-    rows), labelled for ``task``, the two breasts of a woman one patient; a file without a row left
-    out (``no row``)."""
-    classes, entries = MIAS_TASKS[task], []
-    for rel in files:
-        ref = rel.stem.lower()
-        if ref not in table:
-            left_out.append(LeftOut(rel.as_posix(), "no row", "in Info.txt"))
-            continue
-        sev = {r["severity"] for r in table[ref]}
-        severity = 2 if "M" in sev else 1 if "B" in sev else 0
-        entries.append(Entry(rel, classes[severity if task == "severity" else int(severity > 0)],
-                             patient=f"woman {(int(ref[3:]) - 1) // 2 + 1}"))
-    return entries
-
-
 def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal", *, task: str = "severity",
          table: dict | None = None) -> SourceRead:
     """The folder's top-level images, labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when
-    not given; the paragraph names it as the table); the images below the top (``pectoral/`` references)
-    are none of the release's, set aside."""
+    not given; the paragraph names it as the table), the two breasts of a woman one patient; a file without
+    a row left out (``no row``); the images below the top (``pectoral/`` references) are none of the
+    release's, set aside."""
     from .._release_types import ReleaseSummary
 
+    classes, table = MIAS_TASKS[task], parse_mias_info(root / file) if table is None else table
     got = SourceRead(file, claims_images=True, class_source="Info.txt severity", patient_source="pattern",
                      patient_detail="mdbNNN: the two breasts of one woman are two numbers",
-                     class_order=MIAS_TASKS[task], aside=tuple(f for f in images if f.parent != Path(".")),
+                     class_order=classes, aside=tuple(f for f in images if f.parent != Path(".")),
                      within=ReleaseSummary(root=root, table=root / file, image_column="reference",
                                            label_column="severity"))
-    got.entries = _entries([f for f in images if f.parent == Path(".")], task,
-                           parse_mias_info(root / file) if table is None else table, got.left_out)
+    for rel in (f for f in images if f.parent == Path(".")):
+        ref = rel.stem.lower()
+        if ref not in table:
+            got.left_out.append(LeftOut(rel.as_posix(), "no row", "in Info.txt"))
+            continue
+        sev = {r["severity"] for r in table[ref]}
+        severity = 2 if "M" in sev else 1 if "B" in sev else 0
+        got.entries.append(Entry(rel, classes[severity if task == "severity" else int(severity > 0)],
+                                 patient=f"woman {(int(ref[3:]) - 1) // 2 + 1}"))
     return got
-
-
-def mias_release(root: Path, files: list[Path], *, task: str = "severity", table=None):
-    """A mini-MIAS folder as a :class:`~featbus.datasets.Release` (the loaders'): ``files`` (relative to
-    ``root``) labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when not given)."""
-    from .._release_types import Release
-
-    got = read(root, Path("Info.txt"), files, task=task, table=table)
-    summary = replace(got.within, class_source=got.class_source, patient_source=got.patient_source,
-                      patient_detail=got.patient_detail)
-    return Release.of(root, summary, [replace(e, image=root / e.image) for e in got.entries], list(got.class_order))
