@@ -203,3 +203,24 @@ def test_mammogram_pipeline_on_each_release(name, tmp_path):
     # two patient-grouped folds: the small synthetic releases hold two or three women a class
     run("evaluate", built.root, "-f", "intensity,hog,lbp", "--classifiers", "svm", "--n-splits", "2", "--no-images",
         "--report", tmp_path / "report")
+
+
+def test_an_inbreast_index_keeps_its_drawn_outlines(tmp_path, monkeypatch):
+    """``Release.write_index`` of INbreast names each outline ``AllXML/<id>.xml#<width>x<height>`` relative to the
+    index (it was resolved against the working directory: ``../../AllXML/...``, every mask then "not found"), and
+    the index read back draws the same masks, pixel for pixel."""
+    built = build_inbreast(tmp_path / "rel")
+    monkeypatch.chdir(tmp_path)  # the working directory is not the release's
+    rel = read_release(built.root)
+    index = tmp_path / "idx" / "index.csv"
+    index.parent.mkdir()
+    rel.write_index(index)
+    back = read_release(index)
+    assert not back.summary.left_out and len(back.images) == len(rel.images)
+    drawn = {Path(i).name: [m.render() for m in ms] for i, ms in zip(rel.images, rel.masks)}
+    again = {Path(i).name: [m.render() for m in ms] for i, ms in zip(back.images, back.masks)}
+    assert sum(map(len, drawn.values())) == 7 and drawn.keys() == again.keys()
+    for name, masks in drawn.items():
+        assert len(again[name]) == len(masks)
+        for a, b in zip(masks, again[name]):
+            np.testing.assert_array_equal(a, b)

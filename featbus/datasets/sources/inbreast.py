@@ -57,6 +57,17 @@ def xml_outlines(path: Path) -> tuple[list[list[float]], int]:
     return outlines, points
 
 
+def index_mask(path: Path, ref: str) -> DrawnMask | None:
+    """The mask an index names ``AllXML/<file id>.xml#<width>x<height>`` (that file's outlines drawn at the
+    image's size), else None."""
+    try:
+        w, h = (int(v) for v in ref.split("x"))
+        outlines = xml_outlines(path)[0]
+    except (OSError, ValueError, plistlib.InvalidFileException, SourceError):
+        return None
+    return DrawnMask(path, ref, (h, w), polygons=tuple(outlines)) if outlines else None
+
+
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images of ``AllDICOMs/`` the table names by their first token, with their drawn ROIs."""
     got = SourceRead(file, claims_images=True, patient_source="column",
@@ -103,7 +114,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             else:
                 n_points += points
                 if outlines:
-                    masks = (DrawnMask(xml, fid, size, polygons=tuple(outlines)),)
+                    masks = (DrawnMask(root / xml, f"{size[1]}x{size[0]}", size, polygons=tuple(outlines)),)
         birads = row[c_birads].strip()
         got.entries.append(Entry(img, f"BI-RADS {birads}" if birads else None, masks, patient=patient,
                                  row=row_dict(header, line, row),

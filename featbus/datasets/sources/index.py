@@ -87,16 +87,17 @@ def _container(path) -> str:
 def _index_mask(base: Path, cell: str):
     """An index's mask cell: a file (absolute, normalised), an archive's member (``archive.zip!m.png``),
     ``<annotation>.json#<image id>`` (a mask that COCO or Label Studio file draws) or
-    ``labels/a.txt#<width>x<height>`` (the polygons of a YOLO label file)."""
+    ``labels/a.txt#<width>x<height>`` (the polygons of a YOLO label file) or ``AllXML/<id>.xml#<width>x<height>``
+    (an INbreast image's outlines)."""
     member = reference_from_text(cell, base) if "!" in cell else None
     if member is not None:
         return member
     file, sep, ref = cell.partition("#")
     path = Path(os.path.abspath(os.path.join(base, file)))
-    if sep and file.lower().endswith(".txt") and path.is_file():
-        from .yolo import index_mask
+    if sep and file.lower().endswith((".txt", ".xml")) and path.is_file():  # YOLO's labels, INbreast's outlines
+        from . import inbreast, yolo
 
-        return index_mask(path, ref) or base / cell
+        return (yolo if file.lower().endswith(".txt") else inbreast).index_mask(path, ref) or base / cell
     if not sep or not file.lower().endswith(".json") or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
     return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
