@@ -455,3 +455,18 @@ def test_load_data_regroups_a_mias_folder_by_a_group_pattern(tmp_path):
     assert data.release_summary.patient_source == "pattern" and data.release_summary.n_patients == 2
     plain = load_data(root)
     assert plain.groups.tolist() == [k // 2 for k in range(12)] and plain.release_summary.n_patients == 6
+
+
+def test_an_index_with_two_mask_columns_has_no_extra_column(manifest_dir, tmp_path):
+    """An index's further mask columns (``mask 2``) are its own, as ``mask`` is: not in ``extra_columns`` (the
+    columns a data set carries beyond its own, which featbus extract writes through), where a column of the
+    user's (``site``) is."""
+    frame = pd.read_csv(manifest_dir / "study.csv").fillna("")
+    frame["image"] = [str(manifest_dir / p) for p in frame["image"]]
+    frame["mask"] = [str(manifest_dir / p) if p else "" for p in frame["mask"]]
+    frame.insert(4, "mask 2", frame["mask"])
+    frame["site"] = "A"
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    data = load_manifest(tmp_path / "two.csv")
+    assert list(data.extra_columns) == ["site"]
+    assert sum(len(r.meta["mask_paths"]) for r in data.data) == 2 * sum(bool(m) for m in frame["mask"])

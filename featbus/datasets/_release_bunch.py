@@ -18,7 +18,7 @@ from .._records import DICOM_VIEW_KEY, PIXEL_SIZE_KEY, ImageError, ImageRecord, 
 from ..io import dropped_masks_note, for_processing_note, scaled_pixel_size, warn_skipped
 from ..progress import find_stack_level
 from ._common import _bunch, _check_loader_choices, _classes_text, _read_keeping_image
-from ._release_index import MANIFEST_COLUMNS
+from ._release_index import own_column
 
 __all__ = ["release_bunch", "describing"]
 
@@ -284,10 +284,10 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         descr += " Left out: " + "; ".join(f"{c}/ ({why})" for c, why in rel.copies) + "."
     extra = []
     if s.table is not None and rel.rows and rel.rows[0]:
-        # a manifest's every column beyond its own (MANIFEST_COLUMNS), kept even where it is named like a
+        # a manifest's every column beyond its own (own_column), kept even where it is named like a
         # feature table's column (path, target...): featbus extract refuses those naming them
-        own = MANIFEST_COLUMNS if rel.from_index else _RESERVED
-        extra = [str(c).strip().lower() for c in rel.rows[0] if c != "row" and str(c).strip().lower() not in own]
+        own = own_column if rel.from_index else _RESERVED.__contains__
+        extra = [str(c).strip().lower() for c in rel.rows[0] if c != "row" and not own(str(c).strip().lower())]
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, groups, metas, descr,
                   skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
                   label_column=s.label_column, release_summary=s, left_out=list(rel.copies),

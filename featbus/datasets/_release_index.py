@@ -15,8 +15,8 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "read_index_rows", "unescape_cell",
-           "write_index_rows"]
+__all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "own_column", "read_index_rows",
+           "unescape_cell", "write_index_rows"]
 
 #: The columns of an index, in the order :func:`write_index_rows` writes them and :func:`read_index_rows` reads
 #: them by name (``mask 2``, ``mask 3``... after ``mask``: an image's further masks; ``split`` where the release
@@ -63,6 +63,12 @@ def unescape_cell(text: str) -> str:
     if text.startswith(_BYTES):
         return os.fsdecode(unquote_to_bytes(text[len(_BYTES):]))
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS + ("'",)) else text
+
+
+def own_column(name: str) -> bool:
+    """Whether ``name`` (lower case) is one of an index's own columns: :data:`MANIFEST_COLUMNS` and the further
+    mask columns ``mask 2``, ``mask 3``..."""
+    return name in MANIFEST_COLUMNS or _MASK_COLUMN.match(name) is not None
 
 
 def mask_cell_files(base: Path, cell: str) -> list[str]:
