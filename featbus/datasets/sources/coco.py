@@ -18,6 +18,7 @@ from pathlib import Path
 from ..._records import LeftOut
 from .._release_tables import load_json
 from ._base import DrawnMask, Entry, SourceRead, rle_counts
+from .tool_tables import as_table, one_class
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -46,14 +47,16 @@ def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name:
     return same[0] if len(same) == 1 else "no image"
 
 
-def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
-    """The images ``file`` lists, each with its category as the label and its drawn mask."""
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal",
+         options: dict | None = None) -> SourceRead:
+    """The images ``file`` lists, each with its category as the label and its drawn mask, said as
+    its table (:func:`~.tool_tables.as_table`)."""
     data = load_json(root / file)
     if isinstance(data, list) and any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in data[:100]):
         from .labelstudio import read_tasks  # a list of tasks, each with its 'data': Label Studio's own JSON export
 
         return read_tasks(root, file, data, images, unannotated)
-    got = SourceRead(file)
+    got = SourceRead(file, claims_images=True)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
         got.not_used = ("a JSON list (a Label Studio JSON export? featbus reads its COCO export)"
                         if isinstance(data, list) else
@@ -125,16 +128,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(found, "no annotation",
                                         f"no annotation {where} gives image {image_id!r} names a class"))
             continue
-        if len(classes) > 1:
-            got.left_out.append(LeftOut(found, "two labels", f"{where} gives image {image_id!r} the categories "
-                                        f"{', '.join(sorted(map(str, classes)))}"))
-            continue
-        if not classes and unannotated != "normal":
-            got.left_out.append(LeftOut(found, "no annotation", f"{where} lists image {image_id!r} without one"))
+        label = one_class(got, found, classes, unannotated, f"{where} gives image {image_id!r} the categories",
+                          f"{where} lists image {image_id!r} without one")
+        if label is None:
             continue
         size = (int(im.get("height") or 0), int(im.get("width") or 0))
         masks = (DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)),) if polys or rles else ()
-        got.entries.append(Entry(found, str(next(iter(classes))) if classes else "normal", masks))
+        got.entries.append(Entry(found, label, masks))
     n_normal = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
     if n_normal:
         got.notes.append(f"{n_normal} image{'s' * (n_normal > 1)} {where} lists with no annotation read as 'normal' "
@@ -145,4 +145,4 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if any(e.masks for e in got.entries):
         got.mask_rule = "drawn from the polygons and RLE of {file}, an image's annotations joined (their union)"
     got.class_source = "the categories of {file}"
-    return got
+    return as_table(got, root, options)

@@ -98,7 +98,7 @@ def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
-    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path], sourced: dict):
+    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path]):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
@@ -120,7 +120,6 @@ class _Tables:
             header, rows, said = one_hot_table(header, rows)
             if said:
                 self.read[rel], self.words[rel] = (header, rows), said
-        self.read.update(sourced)  # the annotation files' entries, as one table
         self.images = images  # the images' index (featbus.datasets._release_join.index)
 
     def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
@@ -181,7 +180,7 @@ def _choose_group_column(header, rows, given, taken, n_images, where) -> int | N
 
 def choose_table(reader, images, image_column, summary):
     files = index(images)
-    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files, reader.sourced)
+    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files)
     summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
     scored, errors = [], []
     for rel in tables.read:
@@ -355,8 +354,6 @@ def label_notes(reader, rel, header, used, col, others, given, mapping, summary)
 
 def class_source(reader, rel: Path, column: str) -> str:
     """Where the labels came from, in the paragraph's words."""
-    if rel in reader.sourced:
-        return reader.sourced_words
     return reader.read_tables.words.get(rel) if column == "class" and rel in reader.read_tables.words \
         else f"the {column!r} column"
 
