@@ -22,8 +22,10 @@ from pathlib import Path
 from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
 from .._release_rules import folder_split, split_of
+from .._release_tables import SourceError
 from ._base import Entry, SourceRead
 from ._refs import ArrayRow, parquet_column
+from .yolo import bounded_text, bounded_yaml
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -55,8 +57,6 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     """``({feature: {number: name}}, card, why not read)`` from the ``README.md`` dataset card nearest
     above ``file``; its YAML front matter read within bounds (:func:`featbus.pipelines._yaml.read_yaml`): one
     that does not parse, or is refused, names no classes and says why."""
-    from ...pipelines._yaml import YAMLRefused, read_yaml  # here: a cold predict imports no pipelines
-
     for folder in [file.parent, *file.parent.parents]:
         card = root / folder / "README.md"
         if card.is_file():
@@ -64,18 +64,13 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     else:
         return {}, None, None
     where = (folder / "README.md").as_posix()
-    if card.stat().st_size > MAX_JSON_BYTES:
-        return {}, where, f"{card.stat().st_size:,} bytes, more than {limit_words('MAX_JSON_BYTES')}"
-    text = card.read_text(encoding="utf-8", errors="replace")
-    if not text.startswith("---"):
-        return {}, None, None
-    head = text.split("\n---", 1)[0][3:]
     try:
-        meta = read_yaml(head) or {}
-    except YAMLRefused as exc:
-        return {}, where, f"its YAML front matter is refused ({exc})"
-    except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
-        return {}, where, f"its YAML front matter does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        text = bounded_text(card, "MAX_JSON_BYTES")
+        if not text.startswith("---"):
+            return {}, None, None
+        meta = bounded_yaml(text.split("\n---", 1)[0][3:], "its YAML front matter") or {}
+    except SourceError as exc:
+        return {}, where, str(exc)
     infos = meta.get("dataset_info") if isinstance(meta, dict) else None
     infos = infos if isinstance(infos, list) else [infos] if isinstance(infos, dict) else []
     names: dict[str, dict[int, str]] = {}
