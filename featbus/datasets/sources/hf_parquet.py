@@ -43,14 +43,9 @@ def _image_column(schema) -> str | None:
 
 
 def recognise(files: list[Path]) -> list[Path]:
-    """The ``.parquet`` files named as hub shards (their image column checked when read)."""
-    return [f for f in files if f.suffix.lower() == ".parquet" and _holds_images(f)]
-
-
-def _holds_images(rel: Path) -> bool:
-    """Whether ``rel`` is named as the hub names a shard (``<split>-00000-of-00001.parquet``): its
-    schema is read by :func:`read` (an imagefolder's ``metadata.parquet`` stays a table)."""
-    return re.fullmatch(r"[\w.]+-\d{5}-of-\d{5}", rel.stem) is not None
+    """The ``.parquet`` files named as hub shards (``<split>-00000-of-00001.parquet``), their image column
+    checked when read (an imagefolder's ``metadata.parquet`` stays a table)."""
+    return [f for f in files if f.suffix.lower() == ".parquet" and re.fullmatch(r"[\w.]+-\d{5}-of-\d{5}", f.stem)]
 
 
 def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str | None, str | None]:

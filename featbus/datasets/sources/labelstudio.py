@@ -93,12 +93,8 @@ class BrushMask(DrawnMask):
 
 
 def _find(name: str, by_name: dict) -> Path | None:
-    for key in (name, upload_name(name)):
-        same = by_name.get(key.casefold(), [])
-        if len(same) == 1:
-            return same[0]
-    stripped = [p for p in by_name.get("\0" + upload_name(name).casefold(), [])]
-    return stripped[0] if len(stripped) == 1 else None
+    keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
+    return next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None)
 
 
 def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
