@@ -31,7 +31,7 @@ from featbus.datasets import load_data, read_release
 from featbus.datasets._release_tables import SourceRefused
 from featbus.datasets.release import ReleaseError
 from featbus.datasets.sources import Entry, SourceRead
-from featbus.datasets.sources.tool_tables import as_table
+from featbus.datasets.sources.coco import as_table
 
 #: Drawn polygons approximate the builders' ellipses (24 vertices, pixel-centre rasterisation): the
 #: drawn mask and the ellipse agree to this intersection over union at least (an RLE is exact).

@@ -459,8 +459,7 @@ class Reader:
         """Why nothing labels the images, and what featbus reads."""
         from ._release_rules import is_mask_folder
 
-        found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, w in ms if w != "drawn"
-                 if is_mask_folder(m.parent.name)}
+        found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms if is_mask_folder(m.parent.name)}
         if found:
             masks, images = sorted(found)[0]
             return masks_not_a_class(masks.name, images.name)

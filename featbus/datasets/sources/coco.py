@@ -16,11 +16,14 @@ import os
 from pathlib import Path
 
 from ..._records import LeftOut
-from .._release_tables import load_json
+from .._release_rules import class_of_value
+from .._release_tables import SourceRefused, load_json
+from .._release_types import ReleaseSummary
 from ._base import DrawnMask, Entry, SourceRead, rle_counts
-from .tool_tables import as_table, one_class
+from .table import _refuse_misspelt_labels, label_notes
+from .tool_tables import one_class
 
-__all__ = ["NAME", "read", "recognise"]
+__all__ = ["NAME", "as_table", "read", "recognise"]
 
 NAME = "COCO JSON"
 
@@ -50,7 +53,7 @@ def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name:
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal",
          options: dict | None = None) -> SourceRead:
     """The images ``file`` lists, each with its category as the label and its drawn mask, said as
-    its table (:func:`~.tool_tables.as_table`)."""
+    its table (:func:`as_table`)."""
     data = load_json(root / file)
     if isinstance(data, list) and any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in data[:100]):
         from .labelstudio import read_tasks  # a list of tasks, each with its 'data': Label Studio's own JSON export
@@ -146,3 +149,27 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.mask_rule = "drawn from the polygons and RLE of {file}, an image's annotations joined (their union)"
     got.class_source = "the categories of {file}"
     return as_table(got, root, options)
+
+
+def as_table(got, root: Path, options: dict | None = None):
+    """``got`` (a COCO or VOC file's entries) said as the table of its images and labels, each label read
+    as a table's cell: a class's spelling as the class (``Benign``: ``benign``), else in lower case, or the
+    expected class it spells (``options["classes"]``); a likely misspelling refused; the spellings said."""
+    got.within = ReleaseSummary(root=root, table=root / got.file, image_column="image", label_column="label")
+    written = [e.label.strip() for e in got.entries]
+    letters = all(len(w) <= 1 for w in written)
+    labels = [class_of_value(w, letters=letters) or w.casefold() for w in written]
+    expected = [str(c) for c in (options or {}).get("classes") or ()]
+    if expected:  # a label no class spells is named by the reader
+        labels = [next((c for c in expected if c.strip().casefold() in (lab, w.casefold())), w)
+                  for lab, w in zip(labels, written)]
+    else:
+        try:
+            _refuse_misspelt_labels([(k + 2, w) for k, w in enumerate(written)], str(root / got.file))
+        except ValueError as exc:
+            raise SourceRefused(str(exc)) from None
+        label_notes(got.within, got.file, ["label"], [], 0, [], None,  # the summary's root stands for the reader's
+                    dict(zip((e.label for e in got.entries), labels)), got.within)
+    for e, label in zip(got.entries, labels):
+        e.label = label
+    return got

@@ -235,7 +235,7 @@ def pair_rows(reader, table, images, masks_of, summary):
     name = rel.as_posix()
     mask_cols = [c for c in range(len(header)) if c != column
                  and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
-    named = index(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"] + reader.unpaired)
+    named = index(images + [m for ms in masks_of.values() for m, _ in ms] + reader.unpaired)
     owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
     files = index(images)
     used_mask_cols = set()

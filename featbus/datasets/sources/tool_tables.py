@@ -1,7 +1,7 @@
 """The tools' own tables read as tables (:mod:`featbus.datasets.sources`): per-split tables merged
 (:func:`merge_split_tables`), one-hot columns read as one class column (:func:`one_hot_table`),
-a split column found by its values (:func:`split_column`); an annotation file's labels read by the
-table rules' spellings (:func:`as_table`), an image's one class from its annotations (:func:`one_class`)."""
+a split column found by its values (:func:`split_column`); an image's one class from its annotations
+(:func:`one_class`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from .._release_rules import class_of_value, column_key, folder_split, split_of
-from .._release_tables import SourceRefused
 
-__all__ = ["as_table", "merge_split_tables", "one_class", "one_hot_table", "split_column"]
+__all__ = ["merge_split_tables", "one_class", "one_hot_table", "split_column"]
 
 
 def one_class(got, image, classes: set, unannotated: str, two: str, none: str) -> str | None:
@@ -23,35 +22,6 @@ def one_class(got, image, classes: set, unannotated: str, two: str, none: str) -
                             if classes else LeftOut(image, "no annotation", none))
         return None
     return str(next(iter(classes), "normal"))
-
-
-def as_table(got, root: Path, options: dict | None = None):
-    """``got`` (a COCO or VOC file's entries) said as the table of its images (``image``) and labels
-    (``label``), each label read as a table's label cell: a class's spelling as the class (``Benign``,
-    ``B`` among single letters: ``benign``), else in lower case, or the expected class it spells
-    (``options["classes"]``); a label of one or two images that looks like a misspelling of a common
-    one refused; the spellings said (the summary's ``label_notes``)."""
-    from .._release_types import ReleaseSummary
-    from .table import _refuse_misspelt_labels, label_notes
-
-    got.within = ReleaseSummary(root=root, table=root / got.file, image_column="image", label_column="label")
-    written = [e.label.strip() for e in got.entries]
-    letters = all(len(w) <= 1 for w in written)
-    labels = [class_of_value(w, letters=letters) or w.casefold() for w in written]
-    expected = [str(c) for c in (options or {}).get("classes") or ()]
-    if expected:  # a label no class spells is named by the reader
-        labels = [next((c for c in expected if c.strip().casefold() in (lab, w.casefold())), w)
-                  for lab, w in zip(labels, written)]
-    else:
-        try:
-            _refuse_misspelt_labels([(k + 2, w) for k, w in enumerate(written)], str(root / got.file))
-        except ValueError as exc:
-            raise SourceRefused(str(exc)) from None
-        label_notes(got.within, got.file, ["label"], [], 0, [], None,  # the summary's root stands for the reader's
-                    dict(zip((e.label for e in got.entries), labels)), got.within)
-    for e, label in zip(got.entries, labels):
-        e.label = label
-    return got
 
 
 def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], str | None]:

@@ -16,7 +16,8 @@ from ..._records import LeftOut
 from ...io import MAX_IMAGE_PIXELS, limit_words, list_folder
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
-from .tool_tables import as_table, one_class
+from .coco import as_table
+from .tool_tables import one_class
 from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise"]
@@ -47,7 +48,7 @@ def _colours(path: Path) -> set[tuple[int, int, int]]:
 def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
          options: dict | None = None) -> SourceRead:
     """Each image of ``JPEGImages/`` beside ``file`` (a ``labelmap.txt``) with its class mask, its
-    class the mask's colour, said as its table (:func:`~.tool_tables.as_table`); an ``ImageSets``
+    class the mask's colour, said as its table (:func:`~.coco.as_table`); an ``ImageSets``
     list gives nothing of its own (its labelmap reads it)."""
     got = SourceRead(file)
     if file.name.casefold() != "labelmap.txt":
