@@ -96,20 +96,16 @@ def measure(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, float, 
     workers share with their parent counted once), the parent's peak resident memory, and the largest peak of
     one worker process's resident memory (the pages it shares with the parent included: what it needs where it
     runs alone) and of its unique set size (the pages it alone holds); the worker's are 0 without workers."""
-    import resource
-    import subprocess
-
     import psutil
+    from parallel_extraction import run_polled
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
-    tree = parent = worker_rss = worker_uss = 0
-    while proc.poll() is None:
+    peak = {"tree": 0, "parent": 0, "worker_rss": 0, "worker_uss": 0}
+
+    def poll(proc) -> None:
         try:
             procs = [proc, *proc.children(recursive=True)]
         except psutil.NoSuchProcess:
-            break
+            return
         total = 0
         for p in procs:
             try:
@@ -118,18 +114,14 @@ def measure(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float, float, 
                 continue
             total += info.pss
             if p.pid == proc.pid:
-                parent = max(parent, info.rss)
+                peak["parent"] = max(peak["parent"], info.rss)
             else:
-                worker_rss, worker_uss = max(worker_rss, info.rss), max(worker_uss, info.uss)
-        tree = max(tree, total)
-        time.sleep(0.02)
-    proc.wait()
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, tree / 2**20, parent / 2**20, worker_rss / 2**20, worker_uss / 2**20
+                peak["worker_rss"], peak["worker_uss"] = max(peak["worker_rss"], info.rss), max(peak["worker_uss"],
+                                                                                                 info.uss)
+        peak["tree"] = max(peak["tree"], total)
+
+    wall, cpu = run_polled(cmd, env, cwd, poll)
+    return wall, cpu, *(peak[k] / 2**20 for k in ("tree", "parent", "worker_rss", "worker_uss"))
 
 
 def _link_release(source: list[Path], root: Path, into: Path) -> Path:

@@ -52,29 +52,37 @@ def _subset(root: Path, limit: int, into: Path) -> Path:
     return into
 
 
-def measure_tree(cmd: list[str], env: dict | None = None, cwd: Path | None = None, *,
-                 pss: bool = False) -> tuple[float, float, float, float]:
-    """Wall seconds, CPU seconds (the process and the workers it waited for), peak resident MiB (the
-    largest sum over the process and its children, polled every 20 ms; ``pss``: of their proportional set
-    sizes, so that the pages forked workers share with their parent count once) and the largest one
-    process's resident MiB, of one command (also used by fullfield_scaling.py)."""
+def run_polled(cmd: list[str], env: dict | None, cwd: Path | None, poll) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the process and the workers it waited for) of one command, ``poll(proc)``
+    (a :class:`psutil.Popen`) called every 20 ms while it runs; a failed command raises."""
     import psutil
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
-    peak, largest = 0, [0]
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid, pss=pss, largest=largest))
+        poll(proc)
         time.sleep(0.02)
     proc.wait()
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
-    # CPU time of the waited process: its own and that of the workers it waited for
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, peak / 2**20, max(largest) / 2**20
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure_tree(cmd: list[str], env: dict | None = None, cwd: Path | None = None, *,
+                 pss: bool = False) -> tuple[float, float, float, float]:
+    """Wall seconds, CPU seconds (:func:`run_polled`), peak resident MiB (the largest sum over the process and
+    its children; ``pss``: of their proportional set sizes, so that the pages forked workers share with their
+    parent count once) and the largest one process's resident MiB, of one command."""
+    peak, largest = [0], [0]
+
+    def poll(proc) -> None:
+        peak[0] = max(peak[0], tree_rss(proc.pid, pss=pss, largest=largest))
+
+    wall, cpu = run_polled(cmd, env, cwd, poll)
+    return wall, cpu, peak[0] / 2**20, max(largest) / 2**20
 
 
 def _run(data: Path, features: str | None, n_jobs: int, out: Path) -> tuple[float, float, float]:

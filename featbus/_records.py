@@ -605,12 +605,12 @@ _FORK_UNSAFE = ("tensorflow", "torch", "jax")
 
 
 def process_backend() -> str | None:
-    """The backend ``map_images`` runs worker processes that read and describe images with: ``"fork"``, workers
-    forked from this process (:func:`_run_forked`; each starts in milliseconds with what this process has imported, where a fresh
-    loky worker imports featbus, NumPy and the decoders again, 1-3 s on a small machine, before its first
-    image), where the system forks, this process runs no other thread, no runtime with threads of its own
-    (:data:`_FORK_UNSAFE`) is loaded and the caller configured no joblib backend (``parallel_config``); else
-    None: joblib's default (loky) or the caller's."""
+    """The backend ``map_images`` runs worker processes that read and describe images with: ``"fork"``,
+    workers forked from this process (:func:`_run_forked`; each starts in milliseconds with what this process
+    has imported, where a fresh loky worker imports featbus, NumPy and the decoders again, 1-3 s on a small
+    machine, before its first image), where the system forks, this process runs no other thread, no runtime
+    with threads of its own (:data:`_FORK_UNSAFE`) is loaded and the caller configured no joblib backend
+    (``parallel_config``); else None: joblib's default (loky) or the caller's."""
     import multiprocessing
     import sys
     import threading

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from featbus import ImageError, ImageRecord, load_busi, load_image_folder, load_mias
-from featbus.datasets import make_phantoms, parse_mias_info
+from featbus.datasets import make_phantoms, parse_mias_info, read_release
 
 
 def _check_bunch(b):
@@ -172,16 +172,20 @@ class TestImageFolder:
         assert "lost_mask.png" in messages and "notes.png" in messages
         assert len(d.images) == 4
 
-    def test_one_class_folder(self, tmp_path):
+    def test_one_class_folder(self, tmp_path, monkeypatch):
         """A folder holding one class folder (3 images of a name no class word spells) loads as one class,
-        said; a folder of images with no sub-folder is still refused."""
+        said, its release read once; a folder of images with no sub-folder is still refused."""
+        import featbus.datasets.folders as folders
+
         rng = np.random.RandomState(1)
         for k in range(3):
             (tmp_path / "cases").mkdir(exist_ok=True)
             _png(tmp_path / "cases" / f"img{k}.png", (rng.rand(32, 32) * 255).astype(np.uint8))
+        reads = []
+        monkeypatch.setattr(folders, "read_release", lambda *a, **k: reads.append(a) or read_release(*a, **k))
         with pytest.warns(UserWarning, match=r"holds one class folder, 'cases': its 3 images read as one class"):
             d = load_image_folder(tmp_path, groups=None)
-        assert d.target_names.tolist() == ["cases"] and d.target.tolist() == [0, 0, 0]
+        assert d.target_names.tolist() == ["cases"] and d.target.tolist() == [0, 0, 0] and len(reads) == 1
         assert [Path(p).name for p in d.paths] == ["img0.png", "img1.png", "img2.png"]
         with pytest.raises(ValueError, match="class sub-folders"):
             load_image_folder(tmp_path / "cases")

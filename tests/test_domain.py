@@ -337,3 +337,35 @@ def test_validate_reports_how_many_external_images_look_unlike_the_training_imag
     assert "unlike the training images" in other.summary() or "look" in other.summary()
     d = other.to_dict()["out_of_domain"]
     assert d["n"] == len(other.out_of_domain) and d["flagged"] == int(np.sum(other.out_of_domain > 1))
+
+
+def test_image_look_is_describe_images_and_a_grey_dicom_is_not_decoded_again(tmp_path, monkeypatch):
+    """``image_look`` (what ``featbus extract`` keeps of each image for the table's profile) is the image's row of
+    ``describe_images``; a grey DICOM's colour is read from its header (SamplesPerPixel 1: 0), not by decoding the
+    frame a second time, which would double a full-field extraction's time."""
+    pytest.importorskip("pydicom")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _mammo_builders import mammogram, mg_dataset, write_dicom
+
+    import featbus.io
+    from featbus import ImageRecord
+    from featbus.model.domain import LOOK_COLUMNS, colour_of, describe_images, image_look
+
+    path = tmp_path / "f.dcm"
+    write_dicom(path, mg_dataset(mammogram(0, "L", "MLO"), patient="P", study="1.2", series="1.2.1", sop="1.2.1.1",
+                                 side="L", view="MLO"))
+    image = featbus.io.read_image(path)
+    record = ImageRecord(image, None, str(path), {})
+    look, row = image_look(record), describe_images([record])
+    assert look.shape == (len(LOOK_COLUMNS),) and look[:2].tolist() == list(image.shape[:2])
+    np.testing.assert_array_equal(look[3:], row["statistics"][0])
+    assert look[2] == row["colour"][0] == 0.0
+
+    def no_second_decoding(*args, **kwargs):
+        raise AssertionError("the DICOM was decoded again for its colour")
+
+    monkeypatch.setattr(featbus.io, "read_image", no_second_decoding)
+    assert colour_of(record) == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,17 +57,24 @@ def _rows(path):
     return frame, frame[[c for c in frame.columns if "__" in c]].to_numpy()
 
 
-def test_local_cluster_writes_the_plain_rows_and_a_rerun_computes_nothing(folder, tmp_path, capsys):
-    plain, dask = tmp_path / "plain.parquet", tmp_path / "dask.parquet"
-    assert main(["extract", str(folder), "-f", "intensity", "-o", str(plain), "-q"]) == 0
-    assert main(["extract", str(folder), "-f", "intensity", "-o", str(dask), "-q", "--dask", "local:2"]) == 0
-    assert _counts(capsys.readouterr().err) == (0, 3, 3)
+def _same_rows(plain: Path, dask: Path) -> np.ndarray:
+    """The Dask table's rows are the plain table's: 70 rows, the same columns, paths, labels, targets and groups,
+    the features within :data:`TOL`; its features returned."""
     a, Xa = _rows(plain)
     b, Xb = _rows(dask)
     assert len(b) == 70 and list(a.columns) == list(b.columns)
     for col in ("path", "label", "target", "group"):
         assert a[col].tolist() == b[col].tolist(), col
     np.testing.assert_allclose(Xb, Xa, rtol=0, atol=TOL)
+    return Xb
+
+
+def test_local_cluster_writes_the_plain_rows_and_a_rerun_computes_nothing(folder, tmp_path, capsys):
+    plain, dask = tmp_path / "plain.parquet", tmp_path / "dask.parquet"
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(plain), "-q"]) == 0
+    assert main(["extract", str(folder), "-f", "intensity", "-o", str(dask), "-q", "--dask", "local:2"]) == 0
+    assert _counts(capsys.readouterr().err) == (0, 3, 3)
+    Xb = _same_rows(plain, dask)
     assert (tmp_path / "dask.parquet.settings.json").is_file()
     assert len(list(parts_folder(dask).glob("part-*.npy"))) == 3 == -(-70 // PARTITION_SIZE)
 
@@ -124,12 +132,7 @@ def test_the_tasks_carry_the_entries_and_the_workers_read_the_pixels(named, tmp_
     assert not any(_arrays(args[1]) for args in submitted)  # the entries: (path, masks, pixel size)
     assert all(isinstance(entry[0], (str, os.PathLike)) for args in submitted for entry in args[1])
     assert len(decoded) == 1
-    a, Xa = _rows(plain)
-    b, Xb = _rows(dask)
-    assert len(b) == 70 and list(a.columns) == list(b.columns)
-    for col in ("path", "label", "target", "group"):
-        assert a[col].tolist() == b[col].tolist(), col
-    np.testing.assert_allclose(Xb, Xa, rtol=0, atol=TOL)
+    Xb = _same_rows(plain, dask)
     assert len(list(parts_folder(dask).glob("part-*.npz"))) == 3
 
     submitted.clear()  # the same command again: every partition reused, nothing sent

@@ -173,11 +173,13 @@ def test_extract_describes_each_frame_as_it_is_read_and_keeps_none(release, monk
 
     from featbus.cli.extract import _Rows
     from featbus.datasets import _release_bunch, load_data
+    from featbus.model.domain import image_look
     from featbus.pipelines.make import make_features
 
     with pytest.warns(UserWarning, match="cut.dcm"):
         whole = load_data(release, on_error="skip", n_jobs=1)
     X = make_features(["intensity"], n_jobs=1, progress=False).fit_transform(whole.data)
+    looks, shapes = np.array([image_look(r) for r in whole.data]), [r.image.shape for r in whole.data]
     del whole
     live, held = [0], []
     read = _release_bunch._read_keeping_image
@@ -205,4 +207,9 @@ def test_extract_describes_each_frame_as_it_is_read_and_keeps_none(release, monk
     assert all(r.image is None and r.mask is None for r in streamed.data)
     assert [r.meta for r in streamed.data] == metas
     assert rows.fitted and len(rows.fitted_union().get_feature_names_out()) == X.shape[1] == 23
-    np.testing.assert_allclose(streamed.features, X, rtol=0, atol=TOLERANCE)
+    # each row: the features, then the frame's look (size, colour, image statistics) for the table's profile
+    assert streamed.features.shape == (5, 23 + rows.layout)
+    np.testing.assert_allclose(streamed.features[:, :23], X, rtol=0, atol=TOLERANCE)
+    assert streamed.features[:, 23:25].tolist() == [list(s) for s in shapes]  # at the working size
+    np.testing.assert_allclose(streamed.features[:, 25:], looks[:, 2:], rtol=0, atol=TOLERANCE)
+    assert (streamed.features[:, 25] == 0).all()  # grey frames, said by their DICOM headers

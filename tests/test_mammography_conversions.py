@@ -131,3 +131,23 @@ def test_cmmd_png_conversion_without_a_side_in_its_name_is_left_out_named(tmp_pa
     assert len(rel.images) == 17
     assert any(item == f"CMMD_png/{one.name.split('_')[0]}_x.png" and reason == "no row"
                for item, reason, _ in rel.summary.left_out)
+
+
+def test_cmmd_conversion_spelling_the_side_left_right_joins_the_table_s_l_r(tmp_path):
+    """A conversion naming each view ``<ID1>_LEFT_<view>.png`` / ``<ID1>_RIGHT_<view>.png`` while the table's
+    ``LeftRight`` says ``L`` / ``R``: the same breast, joined by the one join; every view labelled by its
+    breast's row, as the conversion spelling ``L`` / ``R`` reads."""
+    built = build_cmmd(tmp_path, png=True)
+    words = {"L": "LEFT", "R": "RIGHT"}
+    truth = {}
+    for rel, value in built.truth.items():
+        patient, side, view = Path(rel).stem.split("_")
+        renamed = f"CMMD_png/{patient}_{words[side]}_{view}.png"
+        (built.root / rel).rename(built.root / renamed)
+        truth[renamed] = value
+    built.truth = truth
+    rel = read_release(built.root)
+    _check(rel, built)
+    s = rel.summary
+    assert len(rel.images) == 18 and s.classes == {"Benign": 6, "Malignant": 12} and s.n_patients == 7
+    assert {Path(p).name: m["laterality"] for p, m in zip(rel.images, rel.meta)}["D1-0003_RIGHT_MLO.png"] == "R"

@@ -7,9 +7,11 @@ the other tables named as considered; an image that is no file (a reference) kep
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +102,6 @@ def test_registry_holds_the_contract():
     entry = sources.Entry(Path("a.png"), "benign")
     assert (entry.masks, entry.patient, entry.split, entry.pixel_size, entry.row, entry.meta) == \
         ((), None, None, None, None, {})
-    assert sources.Annotated is sources.Entry
     read = sources.SourceRead(Path("a.json"))
     assert (read.patient_source, read.patient_detail, read.key, read.claims_images) == (None, "", None, False)
 
@@ -128,6 +129,18 @@ def test_claiming_source_taken_as_given(toy, tmp_path):
     assert "labels.csv (not read: list.toy lists the images)" in text
     assert "pixel size from the toy's fifth field for 10 of 10 images" in text
     assert "10 patients" not in text and "5 patients (column: the toy's third field)" in text
+
+
+def test_claiming_source_split_spellings(toy, tmp_path):
+    """A source's split spellings read as train / valid / test; one that spells none is refused, naming the image."""
+    toy()
+    root = _release(tmp_path)
+    text = (root / "list.toy").read_text()
+    (root / "list.toy").write_text(text.replace(" train ", " Training ", 1).replace(" test ", " val ", 1))
+    assert read_release(root).splits == ["train"] * 8 + ["valid", "test"]
+    (root / "list.toy").write_text(text.replace("P3 train", "P3 fold1"))
+    with pytest.raises(ReleaseError, match=r"^'img_6.png': split 'fold1' is none of train, valid, test$"):
+        read_release(root)
 
 
 def test_claiming_source_refuses_column_options(toy, tmp_path):
@@ -175,3 +188,57 @@ def test_release_built_from_lists_as_before(tmp_path):
     assert rel.labels == ["benign", None] and rel.groups == ["1", "2"] and rel.masks == [(), ()]
     assert (rel.rows, rel.pixel_sizes, rel.splits, rel.meta) == ([], [], None, [])
     assert rel.take([]).images == [] and bool(rel.take([]))
+
+
+
+
+def _counting(monkeypatch) -> tuple[Counter, Counter]:
+    """Every registered source's ``recognise`` and ``read`` wrapped to count its calls in each release read:
+    by (source, release) and by (source, release, file); release 0 is the path's, each archive read opens
+    another (its members, read as a release of their own)."""
+    recognised, read, releases, inside = Counter(), Counter(), [0], [0]
+    for module in sources.modules():
+        def recognise(*args, _name=module.NAME, _fn=module.recognise, **kwargs):
+            recognised[_name, inside[-1]] += 1
+            return _fn(*args, **kwargs)
+
+        def reading(root, file, *args, _name=module.NAME, _fn=module.read, **kwargs):
+            read[_name, inside[-1], file.as_posix()] += 1
+            if _name != "archive":
+                return _fn(root, file, *args, **kwargs)
+            releases.append(len(releases))
+            inside.append(releases[-1])
+            try:
+                return _fn(root, file, *args, **kwargs)
+            finally:
+                inside.pop()
+
+        for name, wrapper in (("recognise", recognise), ("read", reading)):
+            fn = getattr(module, name)
+            monkeypatch.setattr(module, name, functools.wraps(fn)(wrapper))  # its signature kept: its keywords passed
+    return recognised, read
+
+
+@pytest.mark.parametrize("layout", ["busi", "busi index", "busi zip", "cbis-ddsm kaggle", "mini-mias"])
+def test_each_source_asked_once_per_path_read(layout, tmp_path, monkeypatch):
+    """A path read asks each source once to recognise its files (an archive's members once more, as a release of
+    their own) and once to read each file it claims: no question asked of a source twice."""
+    from _format_builders import build_busi_zip
+    from _mammo_builders import build_cbis_ddsm_kaggle
+    from _release_builders import build_busi, build_mini_mias
+
+    if layout == "busi index":
+        path = read_release(build_busi(tmp_path / "b").root).write_index(tmp_path / "index.csv")
+    else:
+        path = {"busi": lambda: build_busi(tmp_path).root, "busi zip": lambda: build_busi_zip(tmp_path).path,
+                "cbis-ddsm kaggle": lambda: build_cbis_ddsm_kaggle(tmp_path).root,
+                "mini-mias": lambda: build_mini_mias(tmp_path).root}[layout]()
+    recognised, read = _counting(monkeypatch)
+    rel = read_release(path)
+    assert len(rel) > 0 and any(rel.labels)
+    assert set(recognised.values()) == {1}, recognised.most_common(3)
+    assert set(read.values()) <= {1}, read.most_common(3)
+    assert {release for _, release in recognised} == ({0, 1} if layout == "busi zip" else {0})
+    assert {name for name, *_ in read} == {"busi": set(), "busi index": {"featbus index"}, "busi zip": {"archive"},
+                                           "cbis-ddsm kaggle": {"CBIS-DDSM case descriptions"},
+                                           "mini-mias": {"mini-MIAS Info.txt"}}[layout]

@@ -325,8 +325,10 @@ class EntriesOnCluster:
         if not describer.fitted:  # no image read: every entry's error is here already
             return head
         bounds = [(a, min(a + PARTITION_SIZE, len(entries))) for a in range(0, len(entries), PARTITION_SIZE)]
+        # keyed by the rows' layout too (each ends with the image's look): a partition of rows without one is not read
         keys = [joblib.hash((content_key(describer.union, [os.fspath(e[0]) for e in entries[a:b]]),
-                             [_entry_stamp(e) for e in entries[a:b]], a, b))[:16] for a, b in bounds]
+                             [_entry_stamp(e) for e in entries[a:b]], a, b,
+                             getattr(describer, "layout", None)))[:16] for a, b in bounds]
         names = [_part_name(i, k, ".npz") for i, k in enumerate(keys)]
         folder = parts_folder(self.out)
         done = _settled(folder, keys, ".npz")

@@ -117,3 +117,27 @@ def given_table(args, command: str) -> bool:
         raise CLIError(f"{tables[0]!r} is a feature table: {command} takes one table, or image folders, not both "
                        "or several")
     return bool(tables)
+
+
+class RowsOf:
+    """A model scoring a feature table's rows as :meth:`featbus.FeatbusModel.predict` scores images: its head on
+    the columns it reads (:meth:`~featbus.FeatbusModel.predict_feature_table`'s path), deciding at its operating
+    point; what :func:`featbus.evaluation.report.evaluate_external` scores the rows ``train --test-fraction``
+    held out of a table with."""
+
+    def __init__(self, model):
+        self.model = model
+        self.classes_ = model.classes_
+
+    def predict_proba(self, X) -> np.ndarray:
+        return np.asarray(self.model.aligned(self.model.head.predict_proba(X)), dtype=float)
+
+    def predict(self, X) -> np.ndarray:
+        return self.model.decide(self.predict_proba(X))
+
+
+def held_rows(table, model):
+    """The held-out rows of ``table`` as :func:`as_data` has them, their matrix in the model's columns (``data``)."""
+    held = as_data(table)
+    held.data = table.columns(model.feature_columns)
+    return held

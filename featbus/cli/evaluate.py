@@ -4,6 +4,7 @@ duplicate-grouped folds; a table with intervals and an HTML report."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -300,7 +301,8 @@ def run(args) -> int:
 
 
 def _say_reports(args, reports: dict, data, n_features: int, external: list, test_data, test_label, *, X=None,
-                 names=None, classifiers=(), balances=(), table_leak: dict | None = None) -> int:
+                 names=None, classifiers=(), balances=(), table_leak: dict | None = None, table=None,
+                 feature_label: str | None = None) -> int:
     """The table of every pipeline, the verdicts, the best one, the notes, leave-one-site-out, the test set and
     the report: the end of every evaluation (images or a feature table)."""
     cvs = list(reports)  # as the folds are named: "patient-grouped" where a table gave the patients
@@ -344,7 +346,8 @@ def _say_reports(args, reports: dict, data, n_features: int, external: list, tes
         best_test = next(r for r in external if r.name == best.name)
         print(best_test.sanity.summary(prefix=f"verdict on the {test_label} ({best.name})"))
     if args.report:
-        _write_report(args, reports, data, n_features, test_data, test_label, external)
+        _write_report(args, reports, data, n_features, test_data, test_label, external, table=table,
+                      feature_label=feature_label)
     judged = {f"{best.name} ({main_cv})": best.sanity}
     if external:
         judged[f"{best.name} ({test_label})"] = best_test.sanity
@@ -357,10 +360,19 @@ def _run_table(args) -> int:
     from ._table import as_data, read_table, refuse_image_options, table_lines
 
     refuse_image_options(args, _TABLE_REFUSES, "evaluate")
-    for flag, value in (("--report", args.report), ("--test", args.test), ("--test-fraction", args.test_fraction)):
-        if value:
-            raise CLIError(f"{flag} is not available for a feature table yet (its pages show the images): "
-                           "cross-validate the table without it, or evaluate the images")
+    if args.test:
+        raise CLIError("--test is a folder of images, and DATA a feature table: extract the test images to a table of "
+                       "their own and score a model trained on this one on it (featbus train TABLE, then featbus "
+                       "validate MODEL TEST_TABLE), or hold out groups of this table with --test-fraction F")
+    if args.report:
+        report = Path(args.report)
+        page = report.suffix.lower() in (".html", ".htm")
+        if page:
+            _refuse_input(report, args.data_dir, "--report")
+        _refuse_input_in(report.parent if page else report, [*_REPORT_FILES, *_REPORT_FOLDERS], args.data_dir,
+                         "--report")
+        _check_writable(report, "--report", folder=not page)
+        _check_report_target(report, args.overwrite)
     classifiers, balances = _split(args.classifier), [None if b.lower() == "none" else b for b in _split(args.balance)]
     if not classifiers:
         raise CLIError("--classifier is empty")
@@ -369,16 +381,32 @@ def _run_table(args) -> int:
     for line in table_lines(table):
         print(line, file=sys.stderr)
     data = as_data(table)
+    test_data, test_label = None, ""
+    if args.test_fraction:  # whole groups of the table's rows held out, as of a data set's images
+        from ..model_selection import holdout_split
+
+        try:
+            train, test = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        data, test_data = subset(data, train), subset(data, test)
+        test_label = f"held-out test set ({args.test_fraction:g} of the groups)"
     _positive_class(args, data)
     _check_n_splits(data, args.n_splits)
     cvs = ["duplicate-grouped", "stratified"] if args.cv == "both" else [args.cv]
     label = ",".join((table.recipe["settings"].get("features") or {}) if table.recipe else ["table"])
-    reports = _evaluate_all(data, table.X, table.feature_names, feature_label=label, classifiers=classifiers,
+    reports = _evaluate_all(data, data.data, table.feature_names, feature_label=label, classifiers=classifiers,
                             balances=balances, cvs=cvs, n_splits=args.n_splits, n_bootstrap=args.n_bootstrap,
                             search=args.search, random_state=args.random_state, n_jobs=args.n_jobs,
                             progress=_progress(args))
     _warn_never_predicted(reports[list(reports)[0]])
-    return _say_reports(args, reports, data, table.X.shape[1], [], None, None, table_leak=table.leak)
+    external = []
+    if test_data is not None:
+        external = _evaluate_test(data, data.data, table.feature_names, test_data, test_data.data, classifiers,
+                                  balances, args, test_label, feature_label=label)
+        _warn_never_predicted(external)
+    return _say_reports(args, reports, data, table.X.shape[1], external, test_data, test_label, table_leak=table.leak,
+                        table=table, feature_label=label)
 
 
 def _check_pipelines(classifiers: list[str], balances: list) -> None:
@@ -395,8 +423,11 @@ def _check_pipelines(classifiers: list[str], balances: list) -> None:
             raise CLIError(str(exc)) from exc
 
 
-def _write_report(args, reports: dict, data, n_features: int, test_data, test_label: str, external: list) -> None:
-    """Write the study's HTML report (--report) and the settings file of its features beside it."""
+def _write_report(args, reports: dict, data, n_features: int, test_data, test_label: str, external: list, *,
+                  table=None, feature_label: str | None = None) -> None:
+    """Write the study's HTML report (--report) and the settings file of its features beside it (a feature
+    table's rows: its recipe's settings, where it records them; no gallery or intensities, whose pixels
+    stayed where the table was made)."""
     from ..evaluation.report import write_study_report
     from ..io import written_whole
 
@@ -406,15 +437,26 @@ def _write_report(args, reports: dict, data, n_features: int, test_data, test_la
     # written beside, then moved in: the report whole, or nothing of it (an error, Ctrl-C, SIGTERM)
     with written_whole(folder) as tmp:
         html_path = tmp / (out.name if page else "report.html")
+        settings = None if table is None else (table.recipe or {}).get("settings")
         path = write_study_report(
-            reports, data, html_path, feature_label=args.features, n_features=n_features, region=args.region,
-            preprocessing=[n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None,
-            masks_used=reads_masks(_split(args.features), args.region),
-            header=_report_header(args, data, test_data, test_label), source=args.data_dir,
-            external=external or None, test_data=test_data, test_label=test_label, images=args.report_images)
+            reports, data, html_path, feature_label=feature_label or args.features, n_features=n_features,
+            region=args.region if table is None else (settings or {}).get("region"),
+            preprocessing=([n for n, _ in _preprocessing_steps(args.preprocess)] if args.preprocess else None)
+            if table is None else ((settings or {}).get("preprocess") or None),
+            masks_used=reads_masks(_split(args.features), args.region) if table is None else bool(
+                table.leak.get("columns")),
+            header=_report_header(args, data, test_data, test_label, table=table),
+            source=args.data_dir if table is None else str(table.path),
+            external=external or None, test_data=test_data, test_label=test_label,
+            images=args.report_images and table is None)
         # the settings of the features every pipeline was scored on, as a settings file
-        _write_settings(args, make_features(_features_of(args), region=args.region),
-                        html_path.with_name("features" + SETTINGS_SUFFIX), data)
+        if table is None:
+            _write_settings(args, make_features(_features_of(args), region=args.region),
+                            html_path.with_name("features" + SETTINGS_SUFFIX), data)
+        elif settings is not None:
+            from ..io import write_file
+
+            write_file(html_path.with_name("features" + SETTINGS_SUFFIX), json.dumps(settings, indent=2) + "\n")
         if args.overwrite:  # the earlier report's files, cleared only once the new one is ready to move in
             _clear_old_report(out)
     print(f"\nreport: {(folder / Path(path).relative_to(tmp)).resolve()}")
@@ -501,8 +543,9 @@ def _warn_never_predicted(reports) -> None:
                           "these classes are always wrong", UserWarning, stacklevel=2)
 
 
-def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, label):
-    """Each pipeline fitted on all training images, scored once on the test set."""
+def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, label, feature_label=None):
+    """Each pipeline fitted on all training images, scored once on the test set (``feature_label``: the
+    features as the cross-validation named them, where they are not ``--features``: a table's recipe)."""
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
     from ..evaluation.report import evaluate_external
@@ -514,7 +557,8 @@ def _evaluate_test(data, X, names, test, X_test, classifiers, balances, args, la
         for bal in balances:
             pipe = make_classification_pipeline(None, balance=bal, classifier=clf, blocks=family_blocks(names),
                                                 random_state=args.random_state)
-            name = f"{args.features} | {clf} | {bal or 'none'}" + (" | grid" if args.search else "")
+            name = (f"{feature_label or args.features} | {clf} | {bal or 'none'}"
+                    + (" | grid" if args.search else ""))
             grid = param_grid(pipe) if args.search else {}
             if grid:
                 est = GridSearchCV(pipe, grid, scoring="accuracy", n_jobs=args.n_jobs,
@@ -536,13 +580,20 @@ def _fold_names(cv: str, data) -> str:
     return {"duplicate-grouped": grouped, "both": f"{grouped} and stratified"}.get(cv, cv)
 
 
-def _report_header(args, data, test, test_label) -> dict:
-    """Version, command, seed, date, data and every extractor setting, for the report's header."""
-    union = make_features(_features_of(args), region=args.region)
+def _report_header(args, data, test, test_label, table=None) -> dict:
+    """Version, command, seed, date, data and every extractor setting (a feature table's: as its recipe
+    records them, or its columns), for the report's header."""
     settings = {}
-    for name, est in union.transformer_list:
-        params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
-        settings[name] = f"{type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    if table is None:
+        union = make_features(_features_of(args), region=args.region)
+        for name, est in union.transformer_list:
+            params = {k: v for k, v in est.get_params(deep=False).items() if k not in ("n_jobs", "progress", "cache")}
+            settings[name] = f"{type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    elif table.recipe is not None:
+        for name, entry in (table.recipe["settings"].get("features") or {}).items():
+            settings[name] = json.dumps(entry, sort_keys=True)
+    else:
+        settings["table"] = f"{len(table.feature_names)} columns of {table.path.name} (no recipe: {table.no_recipe})"
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
     info = {"featbus": __version__,
             "command": "featbus " + " ".join(sys.argv[1:] if args.argv is None else args.argv),

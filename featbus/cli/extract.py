@@ -235,7 +235,16 @@ def _write_table(path: Path, X, names, data, leak: dict, recipe: dict | None = N
 class _Rows:
     """The features of one image at a time (:func:`featbus.datasets._release_bunch.describing`): ``union``
     (unfitted, no family scaling: it learns nothing from the images) fitted on the first image described,
-    each part computing in the process that calls it (``n_jobs=1``) without a progress bar of its own."""
+    each part computing in the process that calls it (``n_jobs=1``) without a progress bar of its own. Each
+    row ends with the image's :func:`~featbus.model.domain.image_look` (``layout`` more numbers: its size,
+    colour and image statistics), which the table's profile of its images is made from (:func:`_images_profile`)."""
+
+    @property
+    def layout(self) -> int:
+        """How many of the row's last numbers are the image's look (:data:`featbus.model.domain.LOOK_COLUMNS`)."""
+        from ..model.domain import LOOK_COLUMNS
+
+        return len(LOOK_COLUMNS)
 
     def __init__(self, union):
         self._given = [(part, {k: part.get_params()[k] for k in ("n_jobs", "progress") if k in part.get_params()})
@@ -252,11 +261,36 @@ class _Rows:
         return self.union
 
     def __call__(self, record) -> np.ndarray:
+        from ..model.domain import image_look
+
         if not self.fitted:
             row = np.asarray(self.union.fit_transform([record]))[0]
             self.fitted = True
-            return row
-        return np.asarray(self.union.transform([record]))[0]
+        else:
+            row = np.asarray(self.union.transform([record]))[0]
+        return np.concatenate([np.asarray(row, dtype=np.float64), image_look(record)])
+
+
+def _look_of(record, index: int) -> np.ndarray:
+    """:func:`featbus.model.domain.image_look` of one held image (``map_images``' ``func``)."""
+    from ..model.domain import image_look
+
+    return image_look(record)
+
+
+def _images_profile(looks, data) -> dict:
+    """The profile of the images the table describes (:func:`featbus.model.domain.profile_of` of their
+    :func:`~featbus.model.domain.image_look` rows, their groups kept whole by its folds, random state 0, as
+    ``featbus train`` on the images makes it), which ``featbus train TABLE`` stores in its model so that
+    predict names a photograph or another modality as a model trained on the images does; or why none."""
+    from ..model.domain import described_from_looks, profile_of
+
+    try:
+        profile = profile_of(described_from_looks(looks), getattr(data, "groups", None), random_state=0)
+    except ValueError as exc:
+        return {"why": str(exc)}
+    return {"profile": profile,
+            "from": f"the {len(looks)} images it described, at their own size, before any preprocessing"}
 
 
 def _streams(args, segmenter, union) -> bool:
@@ -318,8 +352,10 @@ def run(args) -> int:
         roi = ROICropper(segmenter=segmenter, source="segmenter", margin=float(args.roi_margin), on_empty="image",
                          pass_mask=True)
         records = roi.fit(records).transform(records)
-    if "features" in data:  # computed image by image as the release was read (_Rows)
+    looks = None
+    if "features" in data:  # computed image by image as the release was read (_Rows), each row ending with a look
         union, X = rows.fitted_union(), np.asarray(data.features)
+        X, looks = X[:, :-rows.layout], X[:, -rows.layout:]
     elif args.dask is None:
         X = np.asarray(union.fit_transform(records))
     else:  # the rows on the cluster, in partitions that a rerun reuses
@@ -339,9 +375,16 @@ def run(args) -> int:
     leak = {"columns": columns, **({"why": warning} if warning else {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     recipe = _recipe(args, union, names, segmenter)
+    if recipe.get("settings") is not None:  # a model of the table predicts on images: what they looked like
+        if looks is None:  # the images held (read whole: near-duplicate groups, masks, preprocessing): in threads,
+            from .._records import map_images  # whose OpenCV filters release the GIL
+
+            looks = np.array(map_images(_look_of, list(data.data), args.n_jobs, backend="threading"))
+        recipe["images"] = _images_profile(looks, data)
     _write_table(out, X, names, data, leak, recipe)
     # the sidecar is the settings record itself: it marks that the recipe is there (names: the table's columns)
-    mark = {"in": "this file"} if recipe.get("settings") is not None else {"why": recipe["why"]}
+    mark = ({"in": "this file", "images": recipe["images"]} if recipe.get("settings") is not None
+            else {"why": recipe["why"]})
     _write_settings(args, union, sidecar, data, columns={_LEAK_KEY: leak, RECIPE_KEY: mark,
                                                                   "groups_from": _groups_from(data)})
     log.info("wrote %s and %s", out, sidecar)

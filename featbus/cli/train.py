@@ -189,7 +189,7 @@ def add_parser(sub, parents) -> None:
 
     # a feature table takes the classifier's options; the others read images
     _TABLE_REFUSES.update(image_options(p, {"classifier", "balance", "search", "operating_point", "n_splits",
-                                            "report"}))
+                                            "report", "test_fraction", "holdout_list"}))
 
 
 #: ``{dest: (flag, default)}`` of the options a feature table refuses (filled by add_parser).
@@ -463,6 +463,8 @@ def _run_table(args) -> int:
     _check_model_out(out, args.overwrite)
     if args.report:
         _check_writable(Path(args.report) / "report.html", "--report")
+    if args.holdout_list:
+        _check_writable(Path(args.holdout_list), "--holdout-list")
     classifier = args.classifier if args.classifier is not None else "svm"
     balance = None if args.balance.lower() == "none" else args.balance
     try:
@@ -477,10 +479,21 @@ def _run_table(args) -> int:
         raise CLIError(leak)
     for line in table_lines(table):
         print(line, file=sys.stderr)
-    data = as_data(table)
+    data, held = as_data(table), None
+    if args.test_fraction:  # whole groups held out of the table's rows, as of a data set's images
+        from ..model_selection import holdout_split
+
+        try:
+            kept, out_idx = holdout_split(data.target, data.groups, args.test_fraction, args.random_state)
+        except ValueError as exc:
+            raise CLIError(_one_line(exc)) from exc
+        table, held = table.rows(kept), table.rows(out_idx)
+        data = as_data(table)
     args.n_splits = _check_n_splits(data, args.n_splits, grouped=True)
     counts = {str(n): int(np.sum(data.target == i)) for i, n in enumerate(data.target_names)}
-    print(f"training on {len(data.target)} rows {counts}", file=sys.stderr)
+    print(f"training on {len(data.target)} rows {counts}"
+          + (f"; {len(held.labels)} held out (whole {_held_units(data)})" if held is not None else ""),
+          file=sys.stderr)
     from ..pipelines.tables import TableError
 
     try:
@@ -492,7 +505,17 @@ def _run_table(args) -> int:
                                source=os.path.abspath(path))
     except TableError as exc:
         raise CLIError(str(exc)) from None
-    return _save_and_say(model, args, out, data, None)
+    held_verdict = None
+    if held is not None:
+        from ._table import RowsOf, held_rows
+
+        rows = held_rows(held, model)
+        held_verdict = _judge_held_out(model, rows, rows.target_names, args, [path], None, scorer=RowsOf(model))
+        if isinstance(model.manifest.get("training_images"), dict):  # featbus extract profiled every row's image
+            model.manifest.setdefault("notes", []).append(
+                f"its training-image profile is of every image of {table.path.name}, the {len(held.labels)} "
+                "held-out ones included: featbus extract made it before the split")
+    return _save_and_say(model, args, out, data, held_verdict)
 
 
 def _save_and_say(model, args, out: Path, data, held_verdict) -> int:
@@ -568,15 +591,18 @@ def _held_out_split(data, args) -> tuple[Any, Any, Any]:
     return data, held, fixed
 
 
-def _judge_held_out(model, held, names, args, paths: list[str], fixed):
-    """Score the model on the held-out images: the figures into its manifest, their line and verdict printed."""
+def _judge_held_out(model, held, names, args, paths: list[str], fixed, scorer=None):
+    """Score the model on the held-out images (``scorer``: on a feature table's held-out rows, ``held.data`` their
+    matrix): the figures into its manifest, their line and verdict printed."""
     from ..evaluation.report import evaluate_external
 
-    report = evaluate_external(model, held.data, names[held.target], groups=held.groups,
-                               n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                               name="held-out images",
-                               source="held-out images of the same data set ("
-                                      + ("--test-fraction" if fixed is None else _TEST_SPLIT) + ")")
+    rows = scorer is not None
+    report = evaluate_external(model if scorer is None else scorer, held.data, names[held.target],
+                               groups=held.groups, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
+                               name="held-out rows" if rows else "held-out images",
+                               source=("held-out rows of the same feature table (--test-fraction)" if rows else
+                                       "held-out images of the same data set ("
+                                       + ("--test-fraction" if fixed is None else _TEST_SPLIT) + ")"))
     model.manifest["holdout"] = {"fraction": args.test_fraction if fixed is None else None,
                                  **({"split": "test"} if fixed is not None else {}),
                                  "n_images": int(len(held.target)),

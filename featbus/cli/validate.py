@@ -56,7 +56,8 @@ def add_parser(sub, parents) -> None:
     p.set_defaults(func=run)
     from ._table import image_options
 
-    _TABLE_REFUSES.update(image_options(p, {"report", "target_sensitivity", "positive", "trust", "runtime"}))
+    _TABLE_REFUSES.update(image_options(p, {"report", "target_sensitivity", "positive", "trust", "runtime",
+                                            "subgroup"}))
 
 
 #: ``{dest: (flag, default)}`` of the options a feature table refuses (filled by add_parser).
@@ -80,7 +81,8 @@ def _validate_table(args) -> int:
     _, (model,) = start(args, [args.model])
     try:
         result = validate_table(model, table, target_sensitivity=args.target_sensitivity,
-                                n_bootstrap=args.n_bootstrap, positive=args.positive, random_state=args.random_state)
+                                n_bootstrap=args.n_bootstrap, positive=args.positive, random_state=args.random_state,
+                                subgroup=args.subgroup)
     except (TableError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     result = dataclasses.replace(result, model_source=str(args.model))

@@ -14,6 +14,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from .._registry import did_you_mean
 from ..io import for_processing_note, pixel_limit_problem
 from ..vocabulary import WORKING_LAYOUTS
 from ._common import _natural_key
@@ -23,11 +24,13 @@ from ._release_rules import (
     NON_LESION_MASK_WORDS,
     TABLE_SUFFIXES,
     folder_split,
+    is_mask_folder,
     split_counts,
     split_of,
 )
 from ._release_scan import one_level_down, probe_files, split_masks
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
+from .name_groups import pattern_groups
 from .sources import DrawnMask, Entry, dicom, folders, table
 from .sources.folders import folder_levels, masks_not_a_class
 from .sources.table import pixel_size_cells
@@ -145,17 +148,17 @@ def _files_not_listed(reader, entries, claimers, names: str) -> None:
     rest = [f for f in reader.files if f not in listed and f.as_posix() not in said]
     if not rest:  # every file listed: the mask rules are not asked
         return
-    _, masks_of, unpaired, _ = split_masks(reader.files, None, reader.release_name)
-    named_masks = {m for ms in masks_of.values() for m, _ in ms} | set(unpaired)
+    images, masks_of, _, _ = split_masks(reader.files, None, reader.release_name)  # every other file a mask
     giver = {e.image: got.file.name for got in claimers for e in got.entries}
     kept = {e.image for e in entries}
     paired = {m: (f"another annotation ({m.as_posix()}) beside the masks of {giver[img]}, not used" if img in kept
                   else f"of {img.as_posix()}, left out") for img, ms in masks_of.items()
               if img in kept or img.as_posix() in said for m, _ in ms}
+    images = set(images)
     for f in rest:
         if f in paired:  # paired by name with an image a source lists, or left out
             reader.out(f, "mask", paired[f])
-        elif f in named_masks:
+        elif f not in images:
             reader.out(f, "mask", f"not used: {names} gives the masks")
         else:
             reader.out(f, "no annotation", f"{names} lists no such image")
@@ -167,8 +170,6 @@ def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
     labels = [e.label for e, _ in kept]
     if reader.classes is None:
         return labels, list(claimers[0].class_order) or sorted({c for c in labels if c is not None}, key=_natural_key)
-    from .._registry import did_you_mean
-
     expected = [str(c) for c in reader.classes]
     for k, (e, _) in enumerate(kept):
         if e.label is None:
@@ -187,8 +188,6 @@ def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, su
     an entry gives, :attr:`~.sources.Entry.name`, read as its file's), the source's words where they find none."""
     names = [Path(_name(e.image)) for e, _ in kept]
     if group_pattern is not None:
-        from .name_groups import pattern_groups
-
         summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
         return pattern_groups(names, group_pattern)[1]
     if any(e.patient for e, _ in kept):
@@ -207,18 +206,8 @@ def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, su
     return groups
 
 
-def _splits(kept, summary) -> list[str] | None:
-    """Each image's split as its entry gives it (its spelling read as train / valid / test), else a
-    split folder above it; ``None`` without splits."""
-    splits = []
-    for e, _ in kept:
-        if e.split:
-            split = split_of(e.split)
-            if split is None:
-                raise ReleaseError(f"{_name(e.image)!r}: split {e.split!r} is none of train, valid, test")
-        else:
-            split = folder_split(_name(e.image)) or ""
-        splits.append(split)
+def _splits(splits: list, summary) -> list | None:
+    """Each image's split (``""`` or ``None`` where none), counted in ``summary``; ``None`` without splits."""
     if not any(splits):
         return None
     summary.splits = split_counts(splits)
@@ -277,6 +266,7 @@ class Reader:
         self.source_tables: list[Path] = []  # the tables a source read (RSNA's train.csv): ids said there count too
         self.id_level: frozenset[str] = frozenset()  # folder names that are ids, never classes (folders.id_folders)
         self.id_words: str | None = None  # why, in the paragraph's words
+        self.named: dict[Path, list[str]] = {}  # each image's folders that say something (folders.folder_levels)
 
     def out(self, item, reason: str, detail: str = "") -> None:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""
@@ -331,10 +321,8 @@ class Reader:
         processing = [i for i in images if _presentation(self.headers.get(i)) == "FOR PROCESSING"]
         if processing:  # said from the headers read, as the pixels' reading says it (featbus.io)
             summary.notes.append(f"{for_processing_note(processing)}.")
-        splits = table.table_splits(chosen, images, rows_of) or [
-            (folder_split(img) or "") for img in images]
-        splits = splits if any(splits) else None
-        summary.splits = split_counts(splits) if splits else {}
+        splits = _splits(table.table_splits(chosen, images, rows_of) or [folder_split(img) or "" for img in images],
+                         summary)
         summary.left_out = self.left_out
         rel = Release.of(root, summary, [Entry(
             root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
@@ -387,7 +375,11 @@ class Reader:
         if within is None or within.table != root / claimers[0].file:  # a source that is its table is said as one
             summary.source = f"images listed by {names} ({claimers[0].source_name or 'a source'}" + (
                 f"; joined by {claimers[0].key}" if claimers[0].key else "") + ")"
-        splits = _splits(kept, summary)
+        splits = [split_of(e.split) if e.split else folder_split(_name(e.image)) or "" for e, _ in kept]
+        bad = next((e for (e, _), split in zip(kept, splits) if split is None), None)
+        if bad is not None:  # an entry's split as its source spells it, read as train / valid / test
+            raise ReleaseError(f"{_name(bad.image)!r}: split {bad.split!r} is none of train, valid, test")
+        splits = _splits(splits, summary)
         sizes = _given_pixel_sizes(kept, names, summary)
         summary.left_out = reader.left_out
         rel = Release.of(root, summary, [replace(
@@ -457,8 +449,6 @@ class Reader:
 
     def _unlabelled(self, masks_of, summary) -> str:
         """Why nothing labels the images, and what featbus reads."""
-        from ._release_rules import is_mask_folder
-
         found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms if is_mask_folder(m.parent.name)}
         if found:
             masks, images = sorted(found)[0]
@@ -481,7 +471,7 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else none."""
-        folder_classes, _, _ = folder_levels(images, self.release_name)
+        folder_classes, below = folder_levels(self, images)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)
@@ -489,7 +479,7 @@ class Reader:
             found = table.table_labels(self, chosen, images, rows_of, label_column, folder_classes, summary)
             if found is not None:
                 return found
-        if any(folder_classes) and folders.id_folders(self, images, folder_classes, summary) is None:
+        if any(folder_classes) and folders.id_folders(self, images, folder_classes, below, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
         return [None] * len(images), None, []
 
@@ -497,8 +487,6 @@ class Reader:
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the
         table's patient column, else the folders, headers or file names
         (:func:`~featbus.datasets.sources.folders.name_patients`)."""
-        from .name_groups import pattern_groups
-
         field = dicom.header_field(self, group_column, images, chosen[2] if chosen is not None else ())
         if field is not None and group_pattern is None:  # --group-column naming a DICOM header field
             summary.patient_source, summary.patient_detail = "DICOM header", f"--group-column {field}"

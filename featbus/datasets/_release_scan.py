@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .._records import LeftOut
-from ..io import list_folder
+from ..io import DICOM_INSTALL, header_shape, list_folder
 from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
@@ -71,8 +71,6 @@ def dicom_name(rel: Path) -> bool:
 
 
 def _refuse_without_pydicom(root: Path, dicom: list[Path], dicomdirs: list[Path]) -> None:
-    from ..io import DICOM_INSTALL
-
     if not dicom and not dicomdirs:
         return
     try:
@@ -220,16 +218,12 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
 PROBE_THREADS_FROM = 256
 
 
-def probe_files(root: Path, rels: list[Path], n_threads: int = 8) -> dict[Path, tuple]:
+def probe_files(root: Path, rels: list[Path]) -> dict[Path, tuple]:
     """:func:`featbus.io.header_shape` over files (threads from :data:`PROBE_THREADS_FROM` files on: the
     work is reading a few bytes of each, where waiting on the disk dominates)."""
-    from ..io import header_shape
-
-    if not rels:
-        return {}
     if len(rels) < PROBE_THREADS_FROM:
         return {r: header_shape(root / r) for r in rels}
-    with ThreadPoolExecutor(max_workers=min(n_threads, len(rels))) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(zip(rels, pool.map(lambda r: header_shape(root / r), rels)))
 
 
@@ -270,10 +264,10 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def copies_folders(found: dict[str, Sequence[Path]], *, share: float = 0.9) -> dict[str, str]:
+def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     """The class folders that hold unlabelled copies of the others' images, with why: ``{name: reason}``.
 
-    A folder is one when at least ``share`` of its images are copies of images in at least two
+    A folder is one when at least 90% of its images are copies of images in at least two
     other class folders (so it mixes their labels), or half of them are and its name says it holds
     every image (:data:`ALL_FOLDER_NAMES`: ``All``, ``everything``...). A copy is a byte-identical
     file, or a file of the same name when the other folders never share a name (so ``1.png`` in
@@ -285,7 +279,6 @@ def copies_folders(found: dict[str, Sequence[Path]], *, share: float = 0.9) -> d
     ----------
     found : dict
         Each class folder's name and its image files.
-    share : float, default=0.9
 
     Returns
     -------
@@ -349,7 +342,7 @@ def copies_folders(found: dict[str, Sequence[Path]], *, share: float = 0.9) -> d
                 counts[source] = counts.get(source, 0) + 1
         matched = sum(counts.values())
         named_all = column_key(name) in ALL_FOLDER_NAMES
-        if len(counts) >= 2 and matched >= (0.5 if named_all else share) * len(files):
+        if len(counts) >= 2 and matched >= (0.5 if named_all else 0.9) * len(files):
             how = ("byte-identical files" if identical == matched else "files of the same names" if not identical
                    else f"{identical} byte-identical, {matched - identical} of the same names")
             sources = ", ".join(f"{n!r} ({k})" for n, k in sorted(counts.items(), key=lambda kv: _natural_key(kv[0])))

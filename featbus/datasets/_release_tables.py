@@ -25,13 +25,13 @@ from pathlib import Path
 
 from .._records import LeftOut
 from ..io import (
-    MAX_COLUMNS,
+    MAX_COLUMNS,  # noqa: F401 (read by name in _within: a test may lower it)
     MAX_FIELD_CHARS,
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
     MAX_LINE_CHARS,
-    MAX_ROWS,
-    MAX_TABLE_BYTES,
+    MAX_ROWS,  # noqa: F401 (read by name in _within: a test may lower it)
+    MAX_TABLE_BYTES,  # noqa: F401 (read by name in _within: a test may lower it)
     MAX_XLSX_BYTES,
     MAX_XLSX_PARTS,
     limit_words,
@@ -58,6 +58,13 @@ def _refuse(path: Path, what: str, limit: str) -> TableError:
                       f"{globals()[limit]:,}")
 
 
+def _within(path: Path, n: int, limit: str, words: str, **more) -> None:
+    """Refuse the table when ``n`` is above the limit ``limit`` names: ``words`` say what it has, a
+    format of ``n``, ``mb`` (``n`` in MB), ``limit`` (its value) and ``more``. Every format's check."""
+    if n > globals()[limit]:
+        raise _refuse(path, words.format(n=n, mb=n / 2**20, limit=globals()[limit], **more), limit)
+
+
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with a byte-order mark"),
          (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 (its byte-order mark)"),
          (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 (its byte-order mark)"))
@@ -81,12 +88,32 @@ def _encoding(path: Path) -> tuple[str, str | None]:
     return "utf-8", None
 
 
-def _lines(f, path: Path):
-    """The file's lines, each refused beyond :data:`~featbus.io.MAX_LINE_CHARS` before it is held whole."""
+def _lines(f, path: Path, words: str = "has a line longer than {limit:,} characters"):
+    """The file's lines (text or bytes) numbered from 1, each refused beyond
+    :data:`~featbus.io.MAX_LINE_CHARS` before it is held whole."""
+    k = 0
     while line := f.readline(MAX_LINE_CHARS + 1):
-        if len(line) > MAX_LINE_CHARS:
-            raise _refuse(path, f"has a line longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS")
-        yield line
+        k += 1
+        _within(path, len(line), "MAX_LINE_CHARS", words, k=k)
+        yield k, line
+
+
+def _kept(path: Path, header, numbered, clean, every_row: bool) -> tuple[list[str], list[list[str]], list[int]]:
+    """``(header, rows, lines)`` of a text or Excel table: the rows of ``numbered`` (``(line, cells)``)
+    with a cell that is not blank, each ``clean``-ed; each row's width and the rows (``every_row``: the
+    empty ones too, else those kept) bounded as they come, the header's width at the end."""
+    if header is None:
+        return [], [], []
+    rows, lines = [], []
+    for n, (line, row) in enumerate(numbered, 1):
+        _within(path, len(row), "MAX_COLUMNS", "has a row of {n:,} columns")
+        _within(path, n if every_row else len(rows) + 1, "MAX_ROWS", "has more than {limit:,} rows")
+        cells = [clean(cell) for cell in row]
+        if any(cell.strip() for cell in cells):
+            rows.append(cells)
+            lines.append(line)
+    _within(path, len(header), "MAX_COLUMNS", "has {n:,} columns")
+    return [_text(h) for h in header], rows, lines
 
 
 #: Characters of a text table's start its delimiter and quoting are guessed from (whole lines):
@@ -96,13 +123,10 @@ SNIFF_CHARS = 16 * 1024
 
 
 def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str], list[list[str]], list[int]]:
-    size = path.stat().st_size
-    if size > MAX_TABLE_BYTES:
-        raise _refuse(path, f"is {size / 2**20:.0f} MB", "MAX_TABLE_BYTES")
+    _within(path, path.stat().st_size, "MAX_TABLE_BYTES", "is {mb:.0f} MB")
     encoding, said = _encoding(path)
     if said:
         notes.append(f"{path.name} read as {said}")
-    clean = (lambda c: c.strip()) if strip else (lambda c: c)
     saved = csv.field_size_limit(MAX_FIELD_CHARS)
     try:
         with open(path, encoding=encoding, newline="") as f:
@@ -116,19 +140,9 @@ def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str]
                 if path.suffix.lower() == ".txt":
                     return [], [], []  # free text, no table
                 dialect = csv.excel
-            reader = csv.reader(_lines(f, path), dialect)
-            header = next(reader, None)
-            if header is None:
-                return [], [], []
-            rows, lines = [], []
-            for row in reader:
-                if len(row) > MAX_COLUMNS:
-                    raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS")
-                if len(rows) >= MAX_ROWS:
-                    raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
-                if any(cell.strip() for cell in row):
-                    rows.append([clean(cell) for cell in row])
-                    lines.append(reader.line_num)
+            reader = csv.reader((line for _, line in _lines(f, path)), dialect)
+            return _kept(path, next(reader, None), ((reader.line_num, row) for row in reader),
+                         _text if strip else str, every_row=False)
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             raise _refuse(path, f"has a cell longer than {MAX_FIELD_CHARS:,} characters",
@@ -136,9 +150,6 @@ def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str]
         raise TableError(f"{str(path)!r} is not a readable table: {exc}") from None
     finally:
         csv.field_size_limit(saved)
-    if len(header) > MAX_COLUMNS:
-        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS")
-    return [h.strip() for h in header], rows, lines
 
 
 def _check_zip(path: Path) -> None:
@@ -166,25 +177,10 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
         sheet = book.worksheets[0]
         if hasattr(sheet, "reset_dimensions"):
             sheet.reset_dimensions()  # the cells present, never the range the file declares (A1:XFD1048576)
-        rows_iter = sheet.iter_rows(values_only=True)
-        header = next(rows_iter, None)
-        if header is None:
-            return [], [], []
-        rows, lines = [], []
-        for line, row in enumerate(rows_iter, start=2):
-            if len(row) > MAX_COLUMNS:
-                raise _refuse(path, f"has a row of {len(row):,} columns", "MAX_COLUMNS")
-            if line - 1 > MAX_ROWS:
-                raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
-            cells = [_text(v) for v in row]
-            if any(cells):
-                rows.append(cells)
-                lines.append(line)
+        rows = sheet.iter_rows(values_only=True)
+        return _kept(path, next(rows, None), enumerate(rows, start=2), _text, every_row=True)
     finally:
         book.close()
-    if len(header) > MAX_COLUMNS:
-        raise _refuse(path, f"has {len(header):,} columns", "MAX_COLUMNS")
-    return [_text(h) for h in header], rows, lines
 
 
 def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
@@ -194,30 +190,22 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
                          ".csv)")
     import xlrd
 
-    book = xlrd.open_workbook(str(path), on_demand=True)
-    sheet = book.sheet_by_index(0)
-    if sheet.nrows > MAX_ROWS + 1:
-        raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
-    if sheet.ncols > MAX_COLUMNS:
-        raise _refuse(path, f"has {sheet.ncols:,} columns", "MAX_COLUMNS")
-    header = [_text(v) for v in sheet.row_values(0)] if sheet.nrows else []
-    rows = [(r + 1, [_text(v) for v in sheet.row_values(r)]) for r in range(1, sheet.nrows)]
-    rows = [(line, r) for line, r in rows if any(r)]
-    return header, [r for _, r in rows], [line for line, _ in rows]
+    sheet = xlrd.open_workbook(str(path), on_demand=True).sheet_by_index(0)
+    _within(path, sheet.nrows - 1, "MAX_ROWS", "has more than {limit:,} rows")
+    _within(path, sheet.ncols, "MAX_COLUMNS", "has {n:,} columns")
+    return _kept(path, sheet.row_values(0) if sheet.nrows else [],
+                 ((r + 1, sheet.row_values(r)) for r in range(1, sheet.nrows)), _text, every_row=True)
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of
     first appearance); the file's bytes, each line's length, size and depth, the columns and rows
     bounded before what they guard is parsed."""
-    if path.stat().st_size > MAX_TABLE_BYTES:
-        raise _refuse(path, f"is {path.stat().st_size:,} bytes", "MAX_TABLE_BYTES")
+    _within(path, path.stat().st_size, "MAX_TABLE_BYTES", "is {n:,} bytes")
     header: dict[str, None] = {}
     records, lines = [], []
     with open(path, "rb") as f:
-        for k, line in enumerate(iter(lambda: f.readline(MAX_LINE_CHARS + 1), b""), 1):
-            if len(line) > MAX_LINE_CHARS:
-                raise _refuse(path, f"has a line {k} longer than {MAX_LINE_CHARS:,} characters", "MAX_LINE_CHARS")
+        for k, line in _lines(f, path, "has a line {k} longer than {limit:,} characters"):
             if not line.strip():
                 continue
             try:
@@ -227,12 +215,10 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             if not isinstance(record, dict):
                 raise ValueError(f"line {k} is no JSON object")
             header.update(dict.fromkeys(map(str, record)))
-            if len(header) > MAX_COLUMNS:
-                raise _refuse(path, f"has more than {MAX_COLUMNS:,} columns", "MAX_COLUMNS")
+            _within(path, len(header), "MAX_COLUMNS", "has more than {limit:,} columns")
             records.append(record)
             lines.append(k)
-            if len(records) > MAX_ROWS:
-                raise _refuse(path, f"has more than {MAX_ROWS:,} rows", "MAX_ROWS")
+            _within(path, len(records), "MAX_ROWS", "has more than {limit:,} rows")
     return list(header), [[_text(r.get(h)) for h in header] for r in records], lines
 
 
@@ -245,13 +231,10 @@ def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
                          "'featbus[parquet]')")
     import pyarrow.parquet as pq
 
-    if path.stat().st_size > MAX_TABLE_BYTES:
-        raise _refuse(path, f"is {path.stat().st_size:,} bytes", "MAX_TABLE_BYTES")
+    _within(path, path.stat().st_size, "MAX_TABLE_BYTES", "is {n:,} bytes")
     meta = pq.ParquetFile(path).metadata
-    if meta.num_rows > MAX_ROWS:
-        raise _refuse(path, f"has {meta.num_rows:,} rows", "MAX_ROWS")
-    if meta.num_columns > MAX_COLUMNS:
-        raise _refuse(path, f"has {meta.num_columns:,} columns", "MAX_COLUMNS")
+    _within(path, meta.num_rows, "MAX_ROWS", "has {n:,} rows")
+    _within(path, meta.num_columns, "MAX_COLUMNS", "has {n:,} columns")
     frame = pq.read_table(path).to_pandas()
     return ([str(c) for c in frame.columns], [[_text(v) for v in row] for row in frame.itertuples(index=False)],
             list(range(2, len(frame) + 2)))
@@ -326,10 +309,9 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
         raise TableError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
-    notes = [] if notes is None else notes
     reader = {".xlsx": _read_xlsx, ".xls": _read_xls, ".jsonl": _read_jsonl, ".parquet": _read_parquet}.get(
         path.suffix.lower())
-    header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
+    header, rows, lines = reader(path) if reader else _read_text(path, [] if notes is None else notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     kept = []

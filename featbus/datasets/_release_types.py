@@ -3,14 +3,15 @@ release itself, with its index writer."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._records import LeftOut
 from ._release_index import FORMULA_STARTS, escape_cell, unescape_cell
-from .sources._base import ReleaseError
+from .sources._base import Entry, ReleaseError
 
 __all__ = ["FORMULA_STARTS", "LEFT_OUT_REASONS", "PATIENT_SOURCES", "LeftOut", "Release", "ReleaseError",
            "ReleaseSummary", "escape_cell", "unescape_cell"]
@@ -148,8 +149,6 @@ class Release:
                  copies: list[tuple[str, str]] | None = None, pixel_sizes: list[dict | None] | None = None,
                  splits: list[str] | None = None, unfit_masks: dict | None = None, from_index: bool = False,
                  meta: list[dict] | None = None, *, entries: list | None = None):
-        from .sources._base import Entry
-
         self.root, self.summary, self.group_pattern, self.from_index = root, summary, group_pattern, from_index
         self.class_order = list(class_order or [])
         #: class folders left out as copies of the others' images (``All/``), with why
@@ -245,17 +244,12 @@ class Release:
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
-        import copy
-
         taken = copy.copy(self)
         taken._entries = [self._entries[i] for i in keep]
         return taken
 
     def relabelled(self, label: str) -> Release:
         """The release with every image labelled ``label`` and that one class (a folder read as one class)."""
-        import copy
-        from dataclasses import replace
-
         out = copy.copy(self)
         out._entries = [replace(e, label=label) for e in self._entries]
         out.class_order = [label]

@@ -12,7 +12,7 @@ from sklearn.utils import Bunch
 
 from ..progress import find_stack_level
 from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _pattern_regex
-from .release import ReleaseError, read_release
+from .release import read_release
 from .sources.index import read_index
 
 __all__ = ["load_image_folder", "load_manifest"]
@@ -81,12 +81,10 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         from .export import refuse_no_class_folders
 
         refuse_no_class_folders(root, exts)
-    try:
-        rel = read_release(root, mask_pattern=mask_pattern, group_pattern=group_pattern, require_labels=require_labels)
-    except ReleaseError:
-        rel = _one_class_folder(root, mask_pattern, group_pattern)
-        if rel is None:
-            raise
+    rel = read_release(root, mask_pattern=mask_pattern, group_pattern=group_pattern)
+    if require_labels and not any(rel.labels):  # one class folder, else the reader's refusal: why nothing labels them
+        rel = _one_class_folder(root, rel) or read_release(root, mask_pattern=mask_pattern,
+                                                           group_pattern=group_pattern, require_labels=True)
     strays = [img for img in rel.images if named_mask.match(img.name)]  # a mask file whose image is absent
     if strays:
         warnings.warn(f"{len(strays)} mask file(s) without an image in {str(rel.root)!r}: "
@@ -103,15 +101,12 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     return data
 
 
-def _one_class_folder(root: Path, mask_pattern: str | None, group_pattern: str | None):
-    """A folder given as class folders that holds one sub-folder, every image under it, read as one class
-    named after it (said in a warning): the release reader takes a folder all the images lie in for a
-    wrapper (a download's) that names nothing. None when it holds anything else."""
+def _one_class_folder(root: Path, rel):
+    """The unlabelled release ``rel`` of a folder given as class folders that holds one sub-folder, every
+    image under it, read as one class named after it (said in a warning): the release reader takes a folder
+    all the images lie in for a wrapper (a download's) that names nothing. None when it holds anything else."""
     subs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    if len(subs) != 1:
-        return None
-    rel = read_release(root, mask_pattern=mask_pattern, group_pattern=group_pattern)
-    if not rel.images or any(rel.labels) or not all(subs[0] in img.parents for img in rel.images):
+    if len(subs) != 1 or not rel.images or not all(subs[0] in img.parents for img in rel.images):
         return None
     name = subs[0].name
     warnings.warn(f"{str(root)!r} holds one class folder, {name!r}: its {len(rel.images)} images read as one "

@@ -145,25 +145,24 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
         except ImportError as exc:  # DICOM files, and no pydicom: one line naming the extra
             raise ReleaseError(str(exc)) from None
     options = {"image_column": image_column, "label_column": label_column, "group_column": group_column,
-               "group_pattern": group_pattern, "mask_pattern": mask_pattern, "require_labels": require_labels}
+               "group_pattern": group_pattern, "mask_pattern": mask_pattern, "require_labels": require_labels,
+               "classes": classes, "rows_without_image": rows_without_image}
     try:
         reads, tables = read_sources(root, tables, files, unannotated, arbiter=arbiter,
-                                     given=path if path.is_file() else None,
-                                     options=dict(options, classes=classes, rows_without_image=rows_without_image))
+                                     given=path if path.is_file() else None, options=options)
     except SourceRefused as exc:  # the release's own label table, unreadable as saved
         raise ReleaseError(str(exc)) from None
     if path.is_file() and not any(got.entries or got.release for got in reads):  # an archive or .npz holding no image
         why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
         raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
-    rel = arbiter(root, release_name, files, tables, left_out, reads, classes=classes,
-                  rows_without_image=rows_without_image, **options)
+    rel = arbiter(root, release_name, files, tables, left_out, reads, **options)
     if path.is_file() and not rel.from_index and any(got.claims_images and got.entries for got in reads):
         rel.summary.root = path  # an archive or .npz given itself: the paragraph names it, not its folder
     return rel
 
 
-def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left_out: list, reads, *,
-            classes=None, rows_without_image: str = "leave out", **options) -> Release:
+def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left_out: list, reads,
+            **options) -> Release:
     """The release the sources' ``reads`` and the folder's rules make of ``files``: the images a source
     lists itself, else the folder read by its tables and names, by the one arbiter
     (:class:`~featbus.datasets._release_read.Reader`). The archive source reads its members
@@ -172,5 +171,4 @@ def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left
     whole = next((got.release for got in reads if got.release is not None), None)
     if whole is not None:  # a source that reads the release whole (the featbus index)
         return whole
-    return Reader(root, release_name, files, tables, left_out).read(reads, classes=classes,
-                                                                    rows_without_image=rows_without_image, **options)
+    return Reader(root, release_name, files, tables, left_out).read(reads, **options)

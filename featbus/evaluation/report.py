@@ -1041,7 +1041,8 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
         Reports by cross-validation name (``"duplicate-grouped"`` first), the same pipelines in
         the same order in each (:func:`featbus.evaluate`).
     data : Bunch
-        The study (``images``, ``paths``, ``target``, ``target_names``, ``skipped``).
+        The study (``images``, ``paths``, ``target``, ``target_names``, ``skipped``); without ``images`` (a feature
+        table's rows) the page has no gallery and no intensities, and says why.
     path : str or path
         The main page.
     feature_label : str
@@ -1102,13 +1103,18 @@ def write_study_report(reports: dict[str, list], data, path: str | Path, *, feat
                         "pipeline fitted on all of the training data; group-bootstrap 95% intervals.</p>"
                         + comparison_with_intervals(external).to_html())
     root = None if source is None else (Path(source) if Path(source).is_dir() else Path(source).parent)
-    if images:
+    pixels = data.get("images") is not None  # a feature table's rows (featbus evaluate TABLE): no image read
+    if images and pixels:
         notes.append("This page embeds thumbnails of misclassified images (patients' images): share it as you would "
                      "share them, or leave them out (featbus evaluate --no-images).")
         if external:
             sections.append(gallery_html(best_ext, test_data.images, test_data.paths, root=root))
         sections.append(gallery_html(best, data.images, data.paths, root=root))
-    sections.append(intensity_html(data.images, data.target, list(data.target_names)))
+    if pixels:
+        sections.append(intensity_html(data.images, data.target, list(data.target_names)))
+    else:
+        notes.append("No gallery of misclassified images and no intensities by class: the study's rows are a feature "
+                     "table's, whose images were not read here.")
     out = write_html(reports[main_cv], path, title=f"featbus evaluate: {main_cv} CV", comparison=table,
                      notes=notes, sections=sections)
     if external:

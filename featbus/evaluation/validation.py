@@ -804,7 +804,22 @@ def _groups_from(data) -> str:
 
 
 def _subgroup_values(records, column: str) -> list[str]:
-    metas = [{str(k).lower(): v for k, v in (getattr(r, "meta", None) or {}).items()} for r in records]
+    return _subgroup_of([{str(k).lower(): v for k, v in (getattr(r, "meta", None) or {}).items()} for r in records],
+                        column)
+
+
+def _table_subgroup_values(table, column: str) -> list[str]:
+    """A subgroup column of a feature table: one of the data set's columns ``featbus extract`` passed through
+    (``table.extra``), or its ``label`` or ``group`` column."""
+    columns = {"label": [str(v) for v in table.labels],
+               **({"group": [str(v) for v in table.groups]} if table.groups is not None else {}),
+               **{str(c).lower(): list(v) for c, v in table.extra.items()}}
+    return _subgroup_of([{c: v[i] for c, v in columns.items()} for i in range(len(table.labels))], column)
+
+
+def _subgroup_of(metas: list[dict], column: str) -> list[str]:
+    """Each row's value of the subgroup column ``column`` (``metas``: each row's columns, lower-cased names);
+    a column absent or with more than :data:`MAX_SUBGROUPS` values refused in one line."""
     key = column.strip().lower()
     if not any(key in m for m in metas):
         columns = sorted({k for m in metas for k in m if not isinstance(m[k], (list, dict, tuple))})
@@ -922,7 +937,8 @@ def validate(model, data, *, target_sensitivity: float = 0.9, n_bootstrap: int =
 
 
 def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap: int = 1000,
-                   positive: str = "malignant", random_state: int | None = 0) -> ExternalValidation:
+                   positive: str = "malignant", random_state: int | None = 0,
+                   subgroup: str | Sequence[str] | None = None) -> ExternalValidation:
     """:func:`validate` on a feature table's rows (``featbus extract``'s, read by
     :func:`featbus.pipelines.tables.read_feature_table`) instead of images: the model's classifier scores
     the table's columns it was trained on (a missing one refused, named), and the same figures,
@@ -936,6 +952,9 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
         Labelled rows (an unlabelled row is refused).
     target_sensitivity, n_bootstrap, positive, random_state
         As in :func:`validate`.
+    subgroup : str or sequence of str, optional
+        As in :func:`validate`, of the table's columns: a data set's column ``featbus extract`` passed through
+        (``table.extra``: a manifest's ``site``, BUS-BRA's ``Device``), or ``label`` or ``group``.
 
     Returns
     -------
@@ -956,12 +975,9 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
     if (labels == "").any():
         i = int(np.flatnonzero(labels == "")[0])
         raise TableError(f"{str(table.path)!r}: row {i + 1} ({table.paths[i]}) has no label")
-    y_true, notes = _case_folded(labels, classes)
-    unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
-    if unknown:
-        raise ValueError(f"the table has class{'es' if len(unknown) > 1 else ''} "
-                         f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
-                         f"{', '.join(classes)})")
+    y_true, notes = _known_labels(labels, classes, "the table")
+    columns = [] if subgroup is None else [subgroup] if isinstance(subgroup, str) else list(subgroup)
+    subgroups = {column: _table_subgroup_values(table, column) for column in columns}  # a bad one: before scoring
     X = table.columns([str(n) for n in model.features.get_feature_names_out()])
     proba = np.asarray(model.aligned(model.head.predict_proba(X)), dtype=float)
     out_of_domain = score_columns(getattr(model, "domain", None), X, range(len(X)), len(X)).get("out_of_domain")
@@ -973,7 +989,7 @@ def validate_table(model, table, *, target_sensitivity: float = 0.9, n_bootstrap
         y_true, proba, classes=classes, positive=positive, groups=groups,
         operating_point=op if op and op.get("positive") in classes else None, seen_images=None,
         target_sensitivity=float(target_sensitivity), n_bootstrap=int(n_bootstrap), random_state=random_state,
-        subgroups={}, model_name=_model_name(model, manifest), model_source=None,
+        subgroups=subgroups, model_name=_model_name(model, manifest), model_source=None,
         groups_from=(table.groups_from or "near-duplicate groups (featbus.duplicate_groups)")
         if table.groups is not None else ROWS_ALONE, paths=[str(p) for p in table.paths],
         data_description=f"{len(y_true)} rows of the feature table {table.path.name}", in_domain=_in_domain(manifest),
@@ -1022,10 +1038,16 @@ def _true_labels(data, classes: list[str]) -> tuple[np.ndarray, list[str]]:
     y_true = np.asarray(data.target_names, dtype=str)[np.asarray(data.target, dtype=int)]
     if y_true.size == 0:
         raise ValueError("the data set holds no image")
-    y_true, notes = _case_folded(y_true, classes)
+    return _known_labels(y_true, classes, "the data set")
+
+
+def _known_labels(labels: np.ndarray, classes: list[str], holder: str) -> tuple[np.ndarray, list[str]]:
+    """``labels`` spelt as the model's ``classes`` (:func:`_case_folded`) and the notes on it; a class the model
+    does not know refused, naming ``holder`` (what holds the labels)."""
+    y_true, notes = _case_folded(labels, classes)
     unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
     if unknown:
-        raise ValueError(f"the data set has class{'es' if len(unknown) > 1 else ''} "
+        raise ValueError(f"{holder} has class{'es' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
                          f"{', '.join(classes)})")
     return y_true, notes

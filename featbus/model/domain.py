@@ -74,6 +74,7 @@ from ..compute.scaling import family_space
 
 __all__ = ["DomainReference", "manifest_entry", "score_columns", "flag_summary", "MAX_COMPONENTS", "MAX_NEIGHBORS",
            "MIN_HELD_OUT", "image_statistics", "colour_of", "describe_images", "training_profile", "profile_of",
+           "LOOK_COLUMNS", "image_look", "described_from_looks",
            "statistics_score", "kind_reasons", "check_images", "refuse_other_kind", "data_words",
            "which_and_why", "STATISTICS",
            "COLOUR_LIMIT", "OUT_OF_DOMAIN"]
@@ -786,7 +787,14 @@ def _grey_file(path: str) -> bool:
 
         with Image.open(path) as im:
             return im.mode in _GREY_MODES
-    except Exception:  # noqa: BLE001 - not an image Pillow reads (DICOM...): decoded the usual way
+    except Exception:  # noqa: BLE001 - not an image Pillow reads (DICOM...): its DICOM header, if it is one
+        pass
+    try:  # a DICOM file's header (no pixel data read): one sample a pixel is grey; a full-field frame decoded
+        import pydicom  # twice would double featbus extract's time
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        return int(getattr(ds, "SamplesPerPixel", 0) or 0) == 1
+    except Exception:  # noqa: BLE001 - not DICOM, or pydicom absent: decoded the usual way
         return False
 
 
@@ -902,6 +910,50 @@ def _look(record, passes=None) -> np.ndarray:
     if passes is not None:
         passes.put("image-look", "domain", key, look)
     return look
+
+
+#: What :func:`image_look` gives of one image, in order: what :func:`profile_of` reads of an image described
+#: without a lesion crop.
+LOOK_COLUMNS = ("height", "width", "colour", *STATISTICS)
+
+
+def image_look(record) -> np.ndarray:
+    """One image's row of :func:`describe_images` without crops, as :data:`LOOK_COLUMNS`: its height and
+    width (at its own size), its :func:`colour_of` and its :func:`image_statistics`; a few numbers that
+    ``featbus extract`` keeps of each image it describes and drops, so that the profile of a table's images
+    (:func:`described_from_looks`, :func:`profile_of`) is that of the images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import LOOK_COLUMNS, image_look
+    >>> look = image_look(np.full((40, 60), 90, np.uint8))
+    >>> dict(zip(LOOK_COLUMNS[:2], look[:2].tolist())), look.shape
+    ({'height': 40.0, 'width': 60.0}, (10,))
+    """
+    from ..io import load_item
+
+    rec = load_item(record, 0)
+    return np.array([*rec.image.shape[:2], *_look(rec)], dtype=np.float64)
+
+
+def described_from_looks(looks) -> dict[str, np.ndarray]:
+    """:func:`describe_images`' dict of images described by :func:`image_look` (rows of :data:`LOOK_COLUMNS`):
+    no lesion box (NaN) and no DICOM modality, as for images described without crops.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featbus.model.domain import describe_images, described_from_looks, image_look
+    >>> images = [np.full((40, 60), 90, np.uint8), np.eye(30, dtype=np.uint8) * 200]
+    >>> a = describe_images(images)
+    >>> b = described_from_looks([image_look(i) for i in images])
+    >>> all(np.array_equal(a[k], b[k], equal_nan=True) for k in ("height", "width", "box_share", "statistics"))
+    True
+    """
+    L = np.asarray(looks, dtype=np.float64).reshape(-1, len(LOOK_COLUMNS))
+    return {"height": L[:, 0].copy(), "width": L[:, 1].copy(), "box_share": np.full(len(L), np.nan),
+            "colour": L[:, 2].copy(), "statistics": L[:, 3:].copy(), "modality": [None] * len(L)}
 
 
 def training_profile(records, crops=None, groups=None, *, random_state=0, n_splits: int = 5) -> dict:

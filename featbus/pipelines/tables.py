@@ -72,12 +72,18 @@ class FeatureTable:
         ``featbus extract`` recorded them (``label_leak``), or, where the table records nothing, the columns
         of the families that read a mask (``recorded`` False).
     recipe : dict or None
-        ``{"settings": settings record, "feature_names": [...]}``; ``None``: no recipe.
+        ``{"settings": settings record, "feature_names": [...], "images": {...}}``; ``None``: no recipe.
+        ``images`` (``featbus extract``'s, where it recorded one): ``{"profile": ..., "from": ...}``, the
+        profile of the images it described (:func:`featbus.model.domain.profile_of`), or ``{"why": ...}``.
     no_recipe : str
         Why there is none (empty when there is one).
     groups_from : str or None
         What the groups are (a data set's patients: ``Bunch.groups_from``), as extract recorded it; None:
         near-duplicate groups featbus formed.
+    extra : dict
+        The table's other columns, neither its own (``path``, ``label``, ``target``, ``group``) nor features:
+        the data set's columns ``featbus extract`` passed through (a manifest's ``site``, BUS-BRA's ``Device``),
+        column -> one text value a row (``""``: empty), which ``featbus validate --subgroup`` tabulates by.
     """
 
     path: Path
@@ -90,13 +96,15 @@ class FeatureTable:
     recipe: dict | None
     no_recipe: str = ""
     groups_from: str | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def rows(self, keep) -> FeatureTable:
         """The table's rows ``keep`` (indices or a boolean mask)."""
         keep = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=int)
         return dataclasses.replace(self, X=self.X[keep], labels=self.labels[keep],
                                    groups=None if self.groups is None else self.groups[keep],
-                                   paths=[self.paths[i] for i in keep])
+                                   paths=[self.paths[i] for i in keep],
+                                   extra={c: [v[i] for i in keep] for c, v in self.extra.items()})
 
     def columns(self, names) -> np.ndarray:
         """The matrix with the columns ``names``, in that order; a missing one is refused, the first named."""
@@ -212,7 +220,8 @@ def _sidecar(path: Path) -> dict:
     columns = dict(record.get("columns")) if isinstance(record.get("columns"), dict) else {}
     mark = columns.get(RECIPE_KEY)
     if isinstance(mark, dict) and "why" not in mark:  # the sidecar is itself the settings record: the recipe
-        columns[RECIPE_KEY] = {"settings": {k: v for k, v in record.items() if k != "columns"}}
+        columns[RECIPE_KEY] = {"settings": {k: v for k, v in record.items() if k != "columns"},
+                               **({"images": mark["images"]} if "images" in mark else {})}
     elif isinstance(mark, dict):
         columns[RECIPE_KEY] = {"settings": None, "why": mark["why"]}
     return columns
@@ -229,6 +238,10 @@ def _read_npz(path: Path) -> tuple[dict, np.ndarray, list, dict]:
             target_names = [str(t) for t in z["target_names"]] if "target_names" in files else []
             meta = {"path": [str(p) for p in z["paths"]] if "paths" in files else None,
                     "group": np.asarray(z["groups"]) if "groups" in files else None}
+            if {"extra_columns", "extra_values"} <= files:  # the data set's columns passed through (text)
+                columns, values = [str(c) for c in z["extra_columns"]], np.asarray(z["extra_values"]).astype(str)
+                if columns and values.shape == (n, len(columns)):
+                    meta["extra"] = {c: values[:, j].tolist() for j, c in enumerate(columns)}
             if target is not None:
                 if target.shape != (n,) or (target >= len(target_names)).any():
                     raise TableError(f"{str(path)!r}: its target does not fit its rows and target_names")
@@ -279,9 +292,12 @@ def _read_frame(path: Path) -> tuple[dict, np.ndarray, list, dict]:
     else:  # the numeric columns that are not the table's own
         names = [str(c) for c in frame.columns if c not in TABLE_COLUMNS and pd.api.types.is_numeric_dtype(frame[c])
                  and not pd.api.types.is_bool_dtype(frame[c])]
+    features = set(names)
     meta = {"path": frame["path"].astype(str).tolist() if "path" in frame else None,
             "group": frame["group"].to_numpy() if "group" in frame else None,
-            "label": (frame["label"].fillna("").astype(str).tolist() if "label" in frame else None)}
+            "label": (frame["label"].fillna("").astype(str).tolist() if "label" in frame else None),
+            "extra": {str(c): frame[c].fillna("").astype(str).tolist() for c in frame.columns
+                      if c not in TABLE_COLUMNS and str(c) not in features}}
     bad = [n for n in names if not pd.api.types.is_numeric_dtype(frame[n])]
     if bad:
         raise TableError(f"{str(path)!r}: the feature column {bad[0]!r} holds text, not numbers")
@@ -373,7 +389,8 @@ def read_feature_table(path: str | os.PathLike) -> FeatureTable:
     else:  # a table made elsewhere: its column, named for what it is
         groups_from = f"the 'group' column of {p.name}"
     return FeatureTable(path=p, X=X, feature_names=names, labels=labels, groups=groups, paths=list(paths),
-                        leak=leak, recipe=recipe, no_recipe=no_recipe, groups_from=groups_from)
+                        leak=leak, recipe=recipe, no_recipe=no_recipe, groups_from=groups_from,
+                        extra=dict(meta.get("extra") or {}))
 
 
 class TableColumns(TransformerMixin, BaseEstimator):

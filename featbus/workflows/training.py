@@ -1103,11 +1103,20 @@ def _provenance(run: _Run) -> None:
         _note_seen_images(run.union, run.originals, manifest, run.report)
         _store_training_images(manifest, run.records, run.inputs if run.roi is not None else None, run.groups,
                                run.random_state)
-    else:  # the images stayed where the table was made
-        manifest.setdefault("notes", []).append(
-            f"trained on the feature table {run.table.path.name}, not on images: the model file holds no "
-            "fingerprint or profile of its training images, so validate and predict cannot say whether an image "
-            "trained it or looks like them (only the out-of-domain score of the features)")
+    else:  # the images stayed where the table was made: their profile, where featbus extract recorded it
+        profile, why = _table_profile(run.table)
+        if profile is not None:
+            manifest["training_images"] = profile
+            manifest.setdefault("notes", []).append(
+                f"trained on the feature table {run.table.path.name}, not on images: the model file holds no "
+                "fingerprint of its training images, so validate and predict cannot say whether an image trained "
+                f"it; it holds the profile featbus extract recorded of {why}, which predict and validate compare "
+                "new images with")
+        else:
+            manifest.setdefault("notes", []).append(
+                f"trained on the feature table {run.table.path.name}, not on images: the model file holds no "
+                f"fingerprint or profile of its training images ({why}), so validate and predict cannot say whether "
+                "an image trained it or looks like them (only the out-of-domain score of the features)")
     domain = _domain_reference(run.X, run.columns, run.groups, run.random_state, manifest)
     run.model = FeatbusModel(run.union, run.head, manifest, run.roi, run.preprocess, domain)
     run.model.cv_report, run.model.site_cv_report = run.report, run.site_report
@@ -1437,6 +1446,37 @@ def _store_training_images(manifest, records, crops, groups, random_state) -> No
         manifest["training_images"] = training_profile(records, crops, groups, random_state=random_state)
     except ValueError as exc:
         manifest.setdefault("notes", []).append(f"no training-image profile: {exc}")
+
+
+def _table_profile(table) -> tuple[dict | None, str]:
+    """The profile of a feature table's images that ``featbus extract`` recorded in its recipe (``images``:
+    :func:`featbus.model.domain.profile_of` of every image it described, the rows held out by train's
+    --test-fraction included), checked, and what it is of; or ``None`` and why there is none."""
+    from ..model.domain import STATISTICS
+
+    if table.recipe is None:
+        return None, f"the table has no recipe: {table.no_recipe}"
+    entry = table.recipe.get("images")
+    if not isinstance(entry, dict):
+        return None, "the table records none: written by an older featbus extract"
+    profile = entry.get("profile")
+    if not isinstance(profile, dict):
+        return None, f"featbus extract made none: {entry.get('why') or 'none recorded'}"
+    st = profile.get("statistics")
+    k = len(STATISTICS)
+    try:
+        ok = (isinstance(st, dict) and list(st.get("names") or []) == list(STATISTICS)
+              and np.asarray(st["location"], dtype=float).shape == (k,)
+              and np.asarray(st["precision"], dtype=float).shape == (k, k)
+              and np.isfinite(np.asarray(st["precision"], dtype=float)).all()
+              and np.isfinite(np.asarray(st["location"], dtype=float)).all()
+              and np.isfinite(float(st["threshold"])) and float(st["threshold"]) > 0)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        return None, (f"the profile {str(table.path)!r} records is not one of the {k} image statistics this featbus "
+                      "computes (changed, or of another featbus version): extract the table again")
+    return profile, str(entry.get("from") or f"the table's {profile.get('n_images')} images")
 
 
 def _domain_reference(X, columns, groups, random_state, manifest):

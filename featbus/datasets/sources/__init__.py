@@ -22,9 +22,9 @@ import inspect
 from pathlib import Path
 
 from .._release_tables import SourceError, SourceRefused
-from ._base import Annotated, DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
+from ._base import DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
 
-__all__ = ["SOURCES", "Annotated", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
+__all__ = ["SOURCES", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
            "read_sources", "rle_counts", "rle_decode"]
 
 #: The source modules of this package, specific first: each claims its files before the next one
@@ -58,12 +58,10 @@ def extra_suffixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.lower() for m in modules() for s in getattr(m, "SUFFIXES", ())))
 
 
-def _recognise(source, files: list[Path], root: Path, images: list[Path], given: Path | None) -> list[Path]:
-    """The files ``source`` claims; ``root``, ``images`` and ``given`` passed where its ``recognise`` takes them
-    (to read a header; to see the images beside a file; the file given as the release)."""
-    given = {"root": root, "images": images, "given": given}
-    takes = inspect.signature(source.recognise).parameters
-    return source.recognise(files, **{k: v for k, v in given.items() if k in takes})
+def _taken(fn, **offered) -> dict:
+    """The keywords of ``offered`` that ``fn`` takes (a source's ``recognise`` or ``read``)."""
+    takes = inspect.signature(fn).parameters
+    return {k: v for k, v in offered.items() if k in takes}
 
 
 def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated: str, in_archive: bool = False,
@@ -78,12 +76,12 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
     each handed to a source whose ``recognise`` or ``read`` takes it."""
     reads, claimed = [], set()
     for source in [m for m in modules() if not in_archive or getattr(m, "IN_ARCHIVES", False)]:
-        for rel in _recognise(source, [t for t in tables if t not in claimed], root, images, given):
+        for rel in source.recognise([t for t in tables if t not in claimed],
+                                    **_taken(source.recognise, root=root, images=images, given=given)):
             claimed.add(rel)
             try:
-                takes = inspect.signature(source.read).parameters
-                got = source.read(root, rel, images, unannotated, **{k: v for k, v in (
-                    ("arbiter", arbiter), ("options", options)) if k in takes})
+                got = source.read(root, rel, images, unannotated, **_taken(source.read, arbiter=arbiter,
+                                                                           options=options))
                 got.source_name = got.source_name or source.NAME
                 reads.append(got)
             except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..._records import LeftOut
 
-__all__ = ["Annotated", "DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "rle_counts", "rle_decode"]
+__all__ = ["DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "rle_counts", "rle_decode"]
 
 
 class ReleaseError(ValueError):
@@ -109,10 +109,6 @@ class Entry:
     row: dict | None = None
     meta: dict = field(default_factory=dict)
     name: str | None = None
-
-
-#: The name the first sources were written against.
-Annotated = Entry
 
 
 @dataclass

@@ -61,7 +61,7 @@ def archive_kind(name: str | os.PathLike) -> str | None:
 
 
 _OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
-_TARS: dict[tuple, tuple] = {}  # the tars open for reading, by (path, mtime, size): (handle, its lock), shared
+_TARS: dict[tuple, _TarReader] = {}  # the tars open for reading, by (path, mtime, size), shared
 _TARS_LOCK = threading.Lock()
 
 
@@ -70,23 +70,17 @@ def _opened(path: Path):
     thread (its members are read at random, concurrently); a tar one handle shared under a lock, its
     headers scanned once (a compressed tar has no random access: one handle reading its members in
     order decompresses it about once, where a handle per thread would each decompress it again)."""
-    st = os.stat(path)
-    key = (os.fspath(path), st.st_mtime_ns, st.st_size)
-    if archive_kind(path) != "zip":
-        with _TARS_LOCK:
-            if key not in _TARS:
-                for old in [k for k in _TARS if k[0] == key[0]]:
-                    _TARS.pop(old)[0].close()
-                _TARS[key] = (_TarReader(tarfile.open(path)), threading.Lock())
-            return _TARS[key]
-    handles = getattr(_OPEN, "handles", None)
-    if handles is None:
-        handles = _OPEN.handles = {}
-    if key not in handles:
-        for old in [k for k in handles if k[0] == key[0]]:
-            handles.pop(old).close()
-        handles[key] = zipfile.ZipFile(path)
-    return handles[key]
+    key = _stamp(path)
+    tar = archive_kind(path) != "zip"
+    if not tar and not hasattr(_OPEN, "handles"):
+        _OPEN.handles = {}
+    handles = _TARS if tar else _OPEN.handles
+    with _TARS_LOCK if tar else contextlib.nullcontext():
+        if key not in handles:
+            for old in [k for k in handles if k[0] == key[0]]:
+                handles.pop(old).close()
+            handles[key] = _TarReader(tarfile.open(path)) if tar else zipfile.ZipFile(path)
+        return handles[key]
 
 
 class _TarReader:
@@ -101,6 +95,7 @@ class _TarReader:
         self.at.update({m.name: k for k, m in enumerate(self.members)})
         self.next = 0  # the first member not read yet in the current pass
         self.kept: dict[int, bytes] = {}
+        self.lock = threading.Lock()  # one thread reads at a time
 
     def close(self) -> None:
         self.tar.close()
@@ -150,9 +145,8 @@ def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES
             with handle.open(_zip_name(handle, member)) as fh:
                 data = fh.read(budget + 1)
         else:
-            tar, lock = handle
-            with lock:
-                data = tar.read(member, budget)
+            with handle.lock:
+                data = handle.read(member, budget)
     except KeyError:
         raise FileNotFoundError(f"{name!r}: no such member of its archive") from None
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError) as exc:
@@ -185,8 +179,28 @@ def member_file(ref):
         yield copy
 
 
+class _Reference:
+    """What an archive's member and an array's row share: their name as text, their header's probe."""
+
+    def __str__(self) -> str:
+        return self.__fspath__()
+
+    def probe(self) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
+        """``(shape, problem)`` as :func:`featbus.io.header_shape` gives a file's: an array row's shape, a
+        member's or a parquet cell's header."""
+        try:
+            data = self.read()
+        except (ImageError, ValueError, OSError) as exc:  # FileNotFoundError is an OSError
+            return None, ("unreadable", getattr(exc, "reason", None) or str(exc))
+        if isinstance(data, np.ndarray):
+            if data.ndim not in (2, 3):
+                return None, ("not an image", f"a row of shape {data.shape}")
+            return tuple(data.shape[:2]), None
+        return _io.probe_bytes(data, getattr(self, "member", ""))
+
+
 @dataclass(frozen=True)
-class ArchiveMember:
+class ArchiveMember(_Reference):
     """One member of a zip or tar archive, as an image (or a mask) read in place."""
 
     archive: Path
@@ -194,8 +208,6 @@ class ArchiveMember:
 
     def __fspath__(self) -> str:
         return f"{os.fspath(self.archive)}!{self.member}"
-
-    __str__ = __fspath__
 
     @property
     def name(self) -> str:
@@ -209,16 +221,9 @@ class ArchiveMember:
         """The member's bytes (bounded: :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES`)."""
         return _read_member(Path(self.archive), self.member)
 
-    def probe(self) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
-        """``(shape, problem)`` as :func:`featbus.io.header_shape` gives a file's."""
-        try:
-            return _io.probe_bytes(self.read(), self.member)
-        except (ImageError, FileNotFoundError) as exc:
-            return None, ("unreadable", getattr(exc, "reason", None) or str(exc))
-
 
 @dataclass(frozen=True)
-class ArrayRow:
+class ArrayRow(_Reference):
     """Row ``index`` of array ``key`` of an ``.npz`` (pixels) or of column ``key`` of a parquet file
     (a Hugging Face image: a struct whose ``bytes`` are the encoded file)."""
 
@@ -228,8 +233,6 @@ class ArrayRow:
 
     def __fspath__(self) -> str:
         return f"{os.fspath(self.file)}!{self.key}[{self.index}]"
-
-    __str__ = __fspath__
 
     @property
     def name(self) -> str:
@@ -250,18 +253,6 @@ class ArrayRow:
         if not npz and not data:
             raise ImageError("holds no image bytes", path=os.fspath(self))
         return data
-
-    def probe(self) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
-        """``(shape, problem)``: an array row's shape, a parquet cell's header."""
-        try:
-            data = self.read()
-        except (ImageError, FileNotFoundError, ValueError, OSError) as exc:
-            return None, ("unreadable", getattr(exc, "reason", None) or str(exc))
-        if isinstance(data, np.ndarray):
-            if data.ndim not in (2, 3):
-                return None, ("not an image", f"a row of shape {data.shape}")
-            return tuple(data.shape[:2]), None
-        return _io.probe_bytes(data, "")
 
 
 # --------------------------------------------------------------------------- arrays
@@ -298,6 +289,12 @@ def _stamp(file: Path) -> tuple:
     return os.fspath(file), st.st_mtime_ns, st.st_size
 
 
+def _within(what: str, nbytes: int) -> None:
+    """:class:`ArchiveError` when an array or a column expands beyond :data:`~featbus.io.MAX_ARRAY_BYTES`."""
+    if nbytes > _io.MAX_ARRAY_BYTES:
+        raise ArchiveError(f"{what} expands to {nbytes:,} bytes, more than {_io.limit_words('MAX_ARRAY_BYTES')}")
+
+
 def load_array(file: str | os.PathLike, key: str) -> np.ndarray:
     """Array ``key`` of an ``.npz``, read once while the file is unchanged (never unpickled), its size
     checked from its header first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
@@ -309,10 +306,7 @@ def _load_array(file: str, mtime: int, size: int, key: str) -> np.ndarray:
     shape, dtype = npz_arrays(file).get(key, (None, None))
     if shape is None:
         raise FileNotFoundError(f"{file!r} holds no array {key!r}")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    if nbytes > _io.MAX_ARRAY_BYTES:
-        raise ArchiveError(f"array {key!r} of {file!r} expands to {nbytes:,} bytes, more than "
-                           f"{_io.limit_words('MAX_ARRAY_BYTES')}")
+    _within(f"array {key!r} of {file!r}", int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
     with np.load(file, allow_pickle=False) as npz:
         array = npz[key]
     array.setflags(write=False)
@@ -332,11 +326,9 @@ def _parquet_column(file: str, mtime: int, size: int, column: str) -> list:
 
     meta = pq.ParquetFile(file).metadata
     names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
-    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups)
-                 for i in range(meta.num_columns) if names[i] == column)
-    if nbytes > _io.MAX_ARRAY_BYTES:
-        raise ArchiveError(f"column {column!r} of {file!r} expands to {nbytes:,} bytes, more than "
-                           f"{_io.limit_words('MAX_ARRAY_BYTES')}")
+    _within(f"column {column!r} of {file!r}", sum(meta.row_group(g).column(i).total_uncompressed_size
+                                                  for g in range(meta.num_row_groups)
+                                                  for i in range(meta.num_columns) if names[i] == column))
     values = pq.read_table(file, columns=[column]).column(column).to_pylist()
     return [v.get("bytes") if isinstance(v, dict) else v for v in values]
 
@@ -416,10 +408,8 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
 
     for info in infos:
         if info.kind == _CUT_SHORT:
-            left_out.append(LeftOut(f"{path.name}!(its end)", "unreadable", f"cut short: the tar ends after its member "
-                                    f"{info.name!r} "
-                                    "without its end-of-archive blocks, so whatever followed is lost (download "
-                                    "it again)"))
+            out("(its end)", "unreadable", f"cut short: the tar ends after its member {info.name!r} without its "
+                                           "end-of-archive blocks, so whatever followed is lost (download it again)")
             continue
         name, clean = info.name.replace("\\", "/"), clean_name(info.name)
         parts = clean.split("/")
@@ -460,7 +450,7 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
             out(clean, "duplicate", "a second member of the same name (the first is read)")
             continue
         seen.add(clean)
-        members.append(info.name if info.name == clean else clean)
+        members.append(clean)
     return sorted(members), left_out
 
 

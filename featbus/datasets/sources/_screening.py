@@ -14,7 +14,7 @@ from .._release_tables import SourceError, TableError
 from ._refs import member_file
 from .table import read_at
 
-__all__ = ["SIDES", "VIEWS", "column", "columns", "dicom_fields", "header_row", "row_dict", "table"]
+__all__ = ["SIDES", "VIEWS", "column", "columns", "dicom_fields", "header_row", "row_dict", "side_view", "table"]
 
 #: A breast side as the releases spell it (``L``, ``LEFT``, ``R``, ``RIGHT``), as ``L`` / ``R``.
 SIDES = {"l": "L", "left": "L", "r": "R", "right": "R"}
@@ -72,6 +72,17 @@ def column(header: list[str], name: str) -> int:
 def row_dict(header: list[str], line: int, row: list[str]) -> dict:
     """A table row as :attr:`~featbus.datasets.Release.rows` keeps it: its line and its cells by column."""
     return {"row": line, **dict(zip(header, row))}
+
+
+def side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
+    """A row's breast side and view, as DICOM spells them (``L``/``R``, ``CC``/``MLO``; any other value as
+    written), where the table has them (a column ``None``: not said)."""
+    meta = {}
+    if c_side is not None:
+        meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
+    if c_view is not None:
+        meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
+    return meta
 
 
 def dicom_fields(root: Path, images: list[Path], fields: tuple[str, ...]) -> dict[Path, dict[str, str] | None]:

@@ -33,9 +33,10 @@ import numpy as np
 
 from ..._records import LeftOut
 from .._release_join import join, through
+from .._release_rules import column_key
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
-from ._screening import SIDES, VIEWS, column, row_dict, table
+from ._screening import column, columns, row_dict, side_view, table
 
 __all__ = ["NAME", "SEVERITY", "read", "recognise", "roi_kind"]
 
@@ -45,6 +46,8 @@ TABLE = re.compile(r"^(mass|calc)_case_description_(train|test)_set\.csv$", re.I
 #: ``pathology``'s values, least severe first: a scan with several abnormalities takes the last it has.
 SEVERITY = ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT")
 NEEDS = ("patient_id", "pathology", "image file path", "ROI mask file path")
+#: The breast's side and view, where the table has them.
+SIDE_VIEW = ("left or right breast", "image view")
 
 
 #: The JPEG conversion's mapping table and download manifest, beside the description tables.
@@ -69,40 +72,6 @@ def _paths_on_disk(root: Path, rel: Path) -> bool:
         return False
     cell = rows[0][1][column(header, "image file path")].strip().replace("\\", "/") if rows else ""
     return bool(cell) and any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
-
-
-def _pathology(cell: str, where: str, got: SourceRead) -> str | None:
-    """A row's ``pathology`` as written, ``None`` (the row left out, named) when it is none of :data:`SEVERITY`."""
-    pathology = cell.strip()
-    if pathology.upper() not in SEVERITY:
-        got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
-                                                             f"{', '.join(SEVERITY)}"))
-        return None
-    return pathology
-
-
-def _worst(rows: list[tuple]) -> str:
-    """The most severe pathology of a scan's ``(line, row, pathology)`` rows (:data:`SEVERITY`)."""
-    return max({p for _, _, p in rows}, key=lambda p: SEVERITY.index(p.upper()))
-
-
-def _say_mixed(got: SourceRead, file: Path, groups) -> None:
-    """The note on the images whose rows (``groups``: each image's ``(line, row, pathology)`` rows) differ in
-    pathology: each takes the most severe (:func:`_worst`)."""
-    mixed = sum(len({p for _, _, p in rows}) > 1 for rows in groups)
-    if mixed:
-        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
-                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
-
-
-def _side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
-    """A row's breast side and view, as DICOM spells them (``L``/``R``, ``CC``/``MLO``), where the table has them."""
-    meta = {}
-    if c_side is not None:
-        meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
-    if c_view is not None:
-        meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
-    return meta
 
 
 def _case(cell: str) -> str:
@@ -133,69 +102,6 @@ def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
     return "crop", f"grey, {len(values)} values, {shape[1]}x{shape[0]}"
 
 
-def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
-    """The full mammograms the table's case folders hold (or, in the JPEG conversion, its series
-    through ``dicom_info.csv``), each with its abnormalities' ROI masks."""
-    if file.name.casefold() == DICOM_INFO:
-        return SourceRead(file, not_used="the converted files' DICOM header fields (image_path, SeriesInstanceUID, "
-                                         "SeriesDescription): what the case tables join through, no labels")
-    if file.name.casefold() == META:
-        return SourceRead(file, not_used="the download's manifest (one row a series): no labels")
-    if (root / file.parent / DICOM_INFO).is_file():
-        return _read_converted(root, file, images or [])
-    split = TABLE.match(file.name).group(2)
-    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
-                     key="the case folder (the first part of 'image file path'; its UID folders are not on disk)")
-    header, rows = table(root, file, NEEDS)
-    c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
-    c_side, c_view = (column(header, c) if c.replace(" ", "") in (h.replace(" ", "").casefold() for h in header)
-                      else None for c in ("left or right breast", "image view"))
-    # the files of each row's case folder and of its abnormality's folder, wherever they are
-    scans_of, rois_of = (join([[_case(row[c])] for _, row in rows], images or (), (header[c],), many=True).files
-                         for c in (c_image, c_mask))
-    cases: dict[str, dict] = {}
-    for (line, row), scans, roi_files in zip(rows, scans_of, rois_of):
-        where = f"row {line} of {file.as_posix()}"
-        case = _case(row[c_image])
-        if not scans:
-            got.left_out.append(LeftOut(where, "no image", f"case folder {case!r} not found (its 'image file path' "
-                                                           f"{row[c_image].strip()!r})"))
-            continue
-        pathology = _pathology(row[c_pathology], where, got)
-        if pathology is None:
-            continue
-        found = cases.setdefault(case, {"scans": scans, "rows": [], "rois": [], "patient": row[c_patient].strip()})
-        found["rows"].append((line, row, pathology))
-        roi = _case(row[c_mask])
-        if not roi_files:
-            got.left_out.append(LeftOut(where, "mask not found", f"abnormality folder {roi!r} not found (the "
-                                                                 "image kept without its mask)"))
-        else:
-            found["rois"].append((roi, tuple(roi_files)))
-    for found in cases.values():
-        label = _worst(found["rows"])
-        line, row, _ = found["rows"][0]
-        for scan in found["scans"]:
-            masks = []
-            for roi, roi_files in dict.fromkeys(found["rois"]):
-                for f in roi_files:
-                    what, why = roi_kind(root, f)
-                    if what == "mask":
-                        masks.append(f)
-                    elif what == "crop":
-                        got.left_out.append(LeftOut(f.as_posix(), "cropped image", f"the cropped image of {roi} "
-                                                                                  f"({why}), not a scan"))
-                    else:
-                        got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
-            got.entries.append(Entry(scan, label, tuple(masks), patient=found["patient"], split=split,
-                                     row=row_dict(header, line, row), meta=_side_view(row, c_side, c_view)))
-    got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
-    got.mask_rule = ("the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
-                     "pixels (0 and one value, at the scan's size)")
-    _say_mixed(got, file, [found["rows"] for found in cases.values()])
-    return got
-
-
 def _series_uid(cell: str) -> str:
     """The series UID a TCIA path cell carries, its third part (``<subject>/<study>/<series>/000000.dcm``)."""
     parts = [p.strip() for p in cell.strip().replace("\\", "/").split("/") if p.strip()]
@@ -211,16 +117,13 @@ def _converted_series(root: Path, folder: Path, images: list[Path]) -> dict[str,
     without the column): ``dicom_info.csv``'s ``image_path`` joined to the files."""
     header, rows = table(root, folder / DICOM_INFO, ("image_path", "SeriesInstanceUID"))
     c_path, c_uid = column(header, "image_path"), column(header, "SeriesInstanceUID")
-    c_desc = column(header, "SeriesDescription") if "seriesdescription" in (h.casefold() for h in header) else None
+    c_desc = column(header, "SeriesDescription") if "seriesdescription" in columns(header) else None
     files = through([(row[c_path], row[c_path]) for _, row in rows], images)
     series: dict[str, list[tuple[Path, str | None]]] = {}
     for _, row in rows:
-        found = files.get(row[c_path].strip())
-        if found is None:
-            continue
         desc = row[c_desc].strip().casefold() if c_desc is not None else ""
-        kind = next((k for words, k in KINDS if words in desc), None)
-        series.setdefault(row[c_uid].strip(), []).append((found, kind))
+        if (found := files.get(row[c_path].strip())) is not None:
+            series.setdefault(row[c_uid].strip(), []).append((found, next((k for w, k in KINDS if w in desc), None)))
     return series
 
 
@@ -232,70 +135,93 @@ def _double_filed(root: Path, file: Path, keys: set) -> list:
     if not (root / other).is_file():
         return []
     try:
-        header, rows = table(root, other, ("patient_id", "left or right breast", "image view"))
+        header, rows = table(root, other, ("patient_id", *SIDE_VIEW))
     except SourceError:
         return []
-    cols = [column(header, c) for c in ("patient_id", "left or right breast", "image view")]
+    cols = [column(header, c) for c in ("patient_id", *SIDE_VIEW)]
     return sorted(keys & {tuple(row[c].strip() for c in cols) for _, row in rows})
 
 
-def _read_converted(root: Path, file: Path, images: list[Path]) -> SourceRead:
-    """A description table of the JPEG conversion: each row's series joined through ``dicom_info.csv``."""
-    split = TABLE.match(file.name).group(2)
-    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id",
-                     key=f"the series UID of 'image file path' and 'ROI mask file path' (their third part), "
-                         f"through {(file.parent / DICOM_INFO).as_posix()}'s image_path")
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
+    """The full mammograms the table's case folders hold (or, in the JPEG conversion, its series
+    through ``dicom_info.csv``), each with its abnormalities' ROI masks."""
+    if file.name.casefold() == DICOM_INFO:
+        return SourceRead(file, not_used="the converted files' DICOM header fields (image_path, SeriesInstanceUID, "
+                                         "SeriesDescription): what the case tables join through, no labels")
+    if file.name.casefold() == META:
+        return SourceRead(file, not_used="the download's manifest (one row a series): no labels")
+    converted = (root / file.parent / DICOM_INFO).is_file()
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id", key=(
+        f"the series UID of 'image file path' and 'ROI mask file path' (their third part), through "
+        f"{(file.parent / DICOM_INFO).as_posix()}'s image_path" if converted else
+        "the case folder (the first part of 'image file path'; its UID folders are not on disk)"))
     header, rows = table(root, file, NEEDS)
     c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
-    c_side, c_view = (column(header, c) for c in ("left or right breast", "image view"))
-    series = _converted_series(root, file.parent, images)
-    kinds: dict[Path, str] = {}
-    said: set[Path] = set()  # the series files already left out (a series shared by two rows is said once)
-
-    def kind_of(f: Path, kind: str | None) -> str:
-        if f not in kinds:
-            kinds[f] = kind or roi_kind(root, f)[0]
-        return kinds[f]
-
-    scans: dict[Path, dict] = {}
-    for line, row in rows:
+    c_side, c_view = (column(header, c) if column_key(c) in columns(header) else None for c in SIDE_VIEW)
+    if converted:  # each row's series (its paths' third part) through dicom_info.csv, told apart by description
+        key_of, series = _series_uid, _converted_series(root, file.parent, images or [])
+        scans_of = [[f for f, k in series.get(_series_uid(row[c_image]), []) if k in (None, "scan")] for _, row in rows]
+        scans_of = [found if len(found) == 1 else [] for found in scans_of]
+        rois_of = [series.get(_series_uid(row[c_mask]), []) for _, row in rows]
+        name, words = "series {}", ("series {!r} of its 'image file path' is no file of dicom_info.csv's image_path "
+                                    "on disk", "series {!r} of its 'ROI mask file path' is no file on disk")
+    else:  # the files of each row's case folder and of its abnormality's folder, wherever they are
+        key_of = _case
+        scans_of, rois_of = (join([[_case(row[c])] for _, row in rows], images or (), (header[c],), many=True).files
+                             for c in (c_image, c_mask))
+        rois_of = [[(f, None) for f in found] for found in rois_of]
+        name, words = "{}", ("case folder {!r} not found (its 'image file path' {!r})", "abnormality folder {!r} not "
+                                                                                       "found")
+    kinds: dict[Path, tuple[str, str]] = {}  # each ROI file's kind and why, said once
+    scans: dict[tuple, dict] = {}
+    for (line, row), found, roi_files in zip(rows, scans_of, rois_of):
         where = f"row {line} of {file.as_posix()}"
-        uid = _series_uid(row[c_image])
-        found = [f for f, k in series.get(uid, []) if k in (None, "scan")]
-        if len(found) != 1:
-            got.left_out.append(LeftOut(where, "no image", f"series {uid!r} of its 'image file path' is no file of "
-                                                           f"{DICOM_INFO}'s image_path on disk"))
+        if not found:
+            got.left_out.append(LeftOut(where, "no image", words[0].format(key_of(row[c_image]),
+                                                                           row[c_image].strip())))
             continue
-        pathology = _pathology(row[c_pathology], where, got)
-        if pathology is None:
+        pathology = row[c_pathology].strip()
+        if pathology.upper() not in SEVERITY:
+            got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
+                                                                 f"{', '.join(SEVERITY)}"))
             continue
-        scan = scans.setdefault(found[0], {"rows": [], "masks": [], "patient": row[c_patient].strip(),
-                                            "key": tuple(row[c].strip() for c in (c_patient, c_side, c_view))})
+        scan = scans.setdefault(tuple(found), {"rows": [], "masks": [], "patient": row[c_patient].strip()})
         scan["rows"].append((line, row, pathology))
-        roi = _series_uid(row[c_mask])
-        if not series.get(roi):
-            got.left_out.append(LeftOut(where, "mask not found", f"series {roi!r} of its 'ROI mask file path' is no "
-                                                                 "file on disk (the image kept without its mask)"))
-        for f, k in series.get(roi, []):
-            what = kind_of(f, k)
+        roi = key_of(row[c_mask])
+        if not roi_files:
+            got.left_out.append(LeftOut(where, "mask not found", words[1].format(roi) + " (the image kept without "
+                                                                                       "its mask)"))
+        for f, kind in roi_files:
+            if f in kinds:
+                what = kinds[f][0]
+            else:
+                what, why = kinds[f] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, f)
+                if what == "crop":
+                    got.left_out.append(LeftOut(f.as_posix(), "cropped image",
+                                                f"the cropped image of {name.format(roi)} ({why}), not a scan"))
+                elif what != "mask":
+                    got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
             if what == "mask":
                 scan["masks"].append(f)
-            elif f not in said:
-                said.add(f)
-                got.left_out.append(LeftOut(f.as_posix(), "cropped image" if what == "crop" else "unreadable",
-                                            f"the cropped image of series {roi} (dicom_info.csv or its pixels), "
-                                            "not a scan" if what == "crop" else f"a file of series {roi}, unread"))
-    for f, scan in scans.items():
+    for found, scan in scans.items():
         line, row, _ = scan["rows"][0]
-        got.entries.append(Entry(f, _worst(scan["rows"]), tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
-                                 split=split, row=row_dict(header, line, row), meta=_side_view(row, c_side, c_view)))
-    _say_mixed(got, file, [scan["rows"] for scan in scans.values()])
-    twice = _double_filed(root, file, {s["key"] for s in scans.values()})
+        label = max({p for _, _, p in scan["rows"]}, key=lambda p: SEVERITY.index(p.upper()))
+        got.entries.extend(Entry(f, label, tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
+                                 split=TABLE.match(file.name).group(2), row=row_dict(header, line, row),
+                                 meta=side_view(row, c_side, c_view)) for f in found)
+    mixed = sum(len({p for _, _, p in scan["rows"]}) > 1 for scan in scans.values())
+    if mixed:
+        got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
+                         "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
+    twice = None not in (c_side, c_view) and _double_filed(root, file, {
+        tuple(s["rows"][0][1][c].strip() for c in (c_patient, c_side, c_view)) for s in scans.values()})
     if twice and file.name.lower().startswith("mass"):  # said once, by the mass table
         got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "
                          f"{' '.join(twice[0])}): the same mammogram under two subjects, read as near-duplicate "
                          "images of one patient (kept in one fold).")
     got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
     got.mask_rule = ("the ROI mask of each abnormality's series, joined through dicom_info.csv and told from the "
-                     "cropped image by its SeriesDescription or its pixels")
+                     "cropped image by its SeriesDescription or its pixels" if converted else
+                     "the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
+                     "pixels (0 and one value, at the scan's size)")
     return got

@@ -72,10 +72,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"patient {key[0]} side {key[1]} is row {breast[key][0]} too"))
             continue
         breast[key] = (line, row)
-    # a conversion's files by name (<ID1>_<LeftRight>_<view>, the headers lost), else the originals by their
-    # patient's folder (or a name's first token) and their header's ImageLaterality
-    named = join([list(k) for k in breast], images or (), ("ID1", "LeftRight"), many=True)
-    key_of = {img: key for key, files in zip(breast, named.files) for img in files}
+    # a conversion's files by name (<ID1>_<LeftRight>_<view>, the headers lost; the side in any spelling of
+    # SIDES, L or LEFT), else the originals by their patient's folder and their header's ImageLaterality
+    spelt = [(key, [key[0], word.upper()]) for key in breast for word, side in SIDES.items() if side == key[1]]
+    named = join([cells for _, cells in spelt], images or (), ("ID1", "LeftRight"), many=True)
+    key_of = {img: key for (key, _), files in zip(spelt, named.files) for img in files}
     ids = sorted({p for p, _ in breast})
     by_patient = join([[p] for p in ids], [img for img in images or () if img not in key_of], ("ID1",), many=True)
     patient_of = {img: p for p, files in zip(ids, by_patient.files) for img in files}

@@ -22,23 +22,24 @@ from .._release_rules import (
 )
 from .._release_scan import copies_folders, dicom_name, named_folders
 from .._release_tables import TableError
+from ..name_groups import propose_prefix_groups
 from . import dicom, table
 
-__all__ = ["NAME", "folder_labels", "folder_levels", "folder_patients", "id_folders", "masks_not_a_class",
-           "prefix_patients", "table_by_folder"]
-
-NAME = "folders"
+__all__ = ["folder_labels", "folder_levels", "id_folders", "masks_not_a_class", "name_patients", "table_by_folder"]
 
 
-def folder_levels(images: list[Path], release_name: str, labelled: bool = False,
-                  ids: frozenset[str] = frozenset()) -> tuple[list[str | None], list[str | None], str]:
-    """Classes and patients from folder names: ``(class per image, patient folder per image, words)``.
+def folder_levels(reader, images: list[Path], labelled: bool = False,
+                  ids: frozenset[str] = frozenset()) -> tuple[list[str | None], list[str | None]]:
+    """Classes and patients from folder names: ``(class per image, patient folder per image)``.
 
     The first named folder level is the class when its names are the classes' spellings, or few
     (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`) and not ids (``ids``: folder
     names found to be ids, compared as :func:`_id_key`, :func:`id_folders`); with more, or ids, it is
-    the patient; a second level under classes is the patient when it has several names."""
-    dirs = [named_folders(img, release_name) for img in images]
+    the patient; a second level under classes is the patient when it has several names. Each image's
+    folders are named once a reading (``reader.named``)."""
+    named = reader.named
+    dirs = [named[img] if img in named else named.setdefault(img, named_folders(img, reader.release_name))
+            for img in images]
     # a folder every image lies in (the release's own name, a download's wrapper) says nothing,
     # unless its name is a class's
     while dirs and all(dirs) and len({d[0] for d in dirs}) == 1 and not class_of_value(dirs[0][0]):
@@ -47,23 +48,21 @@ def folder_levels(images: list[Path], release_name: str, labelled: bool = False,
     classes: list[str | None] = [None] * len(images)
     patients: list[str | None] = [None] * len(images)
     if not first:
-        return classes, patients, ""
+        return classes, patients
     words = all(class_of_value(v) for v in first)
     if ids and not words and {_id_key(v) for v in first} <= ids:  # ids, never classes: the patient level
-        return classes, [d[0] if d else None for d in dirs] if all(dirs) else patients, ""
+        return classes, [d[0] if d else None for d in dirs] if all(dirs) else patients
     if labelled and not words:  # a table labels the images: folders of other names are patients
         if all(dirs) and len(first) > 1:
             patients = [d[0] for d in dirs]
-        return classes, patients, ""
+        return classes, patients
     if words or len(first) <= MAX_CLASS_FOLDERS:
         classes = [d[0] if d else None for d in dirs]
         second = {d[1] for d in dirs if len(d) > 1}
         if len(second) > 1 and all(len(d) > 1 for d in dirs):
             patients = [d[1] for d in dirs]
-        return classes, patients, "the folder names"
-    if all(dirs):
-        patients = [d[0] for d in dirs]
-    return classes, patients, ""
+        return classes, patients
+    return classes, [d[0] for d in dirs] if all(dirs) else patients
 
 
 def table_by_folder(reader, images, summary):
@@ -111,35 +110,6 @@ def folder_labels(reader, images, folder_classes):
     return folder_classes, "the folder names", names
 
 
-def folder_patients(reader, images, summary) -> list[str] | None:
-    """The patient folders' names, ``None`` when not every image lies in one."""
-    _, folders, _ = folder_levels(images, reader.release_name, labelled=summary.label_column is not None,
-                                  ids=getattr(reader, "id_level", frozenset()))
-    if all(folders) and folders:
-        summary.patient_source = "folder"
-        return [str(f) for f in folders]
-    return None
-
-
-def prefix_patients(images, class_order, summary, names=None) -> list[str]:
-    """The patients a ``PREFIX_NUMBER`` file-name prefix gives (of ``names``, the images' own file
-    names where their references hide them), else one per image (said)."""
-    from ..name_groups import propose_prefix_groups
-
-    names = images if names is None else names
-    prefixes = propose_prefix_groups(names, class_order)
-    if prefixes is not None:
-        summary.patient_source = "file-name prefix"
-        summary.patient_detail = f"{names[0].name!r} -> {prefixes[0]!r}"
-        renamed = original_stem(names[0].stem)[1]
-        if renamed:  # a labelling tool's renaming undone: the rule said
-            summary.patient_detail += f", the name inside {renamed}"
-        return prefixes
-    summary.patient_source = "one per image"
-    summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
-    return [i.as_posix() for i in images]
-
-
 def masks_not_a_class(masks: str, images: str) -> str:
     """Why a folder of the masks of another folder's images labels nothing (the refusal's words)."""
     return (f"{masks + '/'!r} pairs one to one with {images + '/'!r} (the same file names): it holds their masks, "
@@ -151,12 +121,25 @@ def name_patients(reader, images, class_order, summary, names=None) -> list[str]
     """The patients where no table column names them: the patient folders, else each DICOM file's
     ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix (of ``names`` where given: the images' own
     file names, a hub parquet struct's ``path``), else one per image (said)."""
-    found = folder_patients(reader, images, summary)
-    if found is None:  # a DICOM tree: the PatientID of each header
-        found = dicom.patients(reader, images, summary)
+    _, found = folder_levels(reader, images, labelled=summary.label_column is not None, ids=reader.id_level)
+    if found and all(found):  # the patient folders
+        summary.patient_source = "folder"
+        return [str(f) for f in found]
+    found = dicom.patients(reader, images, summary)  # a DICOM tree: the PatientID of each header
     if found is not None:
         return found
-    return prefix_patients(images, class_order, summary, names)
+    names = images if names is None else names
+    prefixes = propose_prefix_groups(names, class_order)
+    if prefixes is None:
+        summary.patient_source = "one per image"
+        summary.patient_detail = "no patient column, folder or file-name prefix; commands group near-duplicate images"
+        return [i.as_posix() for i in images]
+    summary.patient_source = "file-name prefix"
+    summary.patient_detail = f"{names[0].name!r} -> {prefixes[0]!r}"
+    renamed = original_stem(names[0].stem)[1]
+    if renamed:  # a labelling tool's renaming undone: the rule said
+        summary.patient_detail += f", the name inside {renamed}"
+    return prefixes
 
 
 def _id_key(value: str) -> str:
@@ -199,14 +182,12 @@ def _table_ids(reader, names: set[str]) -> str | None:
     return None
 
 
-def _one_patient_each(reader, images, folder_classes) -> str | None:
+def _one_patient_each(reader, images, folder_classes, below) -> str | None:
     """How each class folder holds one patient's images, no two the same patient (the folders then
     name patients, not classes), by the reader's patient rules: one patient folder below each, else
     each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix that is not the folder's
-    name (``cyst/cyst_1.png`` names its class); ``None`` otherwise."""
-    from ..name_groups import propose_prefix_groups
-
-    _, below, _ = folder_levels(images, reader.release_name)
+    name (``cyst/cyst_1.png`` names its class); ``None`` otherwise. ``below``: each image's patient folder
+    (:func:`folder_levels`)."""
     how = "one patient folder below each"
     patients: list | None = below if all(below) else None
     if patients is None and all(dicom_name(i) for i in images):
@@ -228,7 +209,7 @@ def _one_patient_each(reader, images, folder_classes) -> str | None:
     return f"each holds one patient's images ({how})"
 
 
-def id_folders(reader, images, folder_classes, summary) -> str | None:
+def id_folders(reader, images, folder_classes, below, summary) -> str | None:
     """Why the class folders are ids, never classes (set on the reader, ``id_level``, and said in
     ``summary``'s notes), ``None`` when they are classes: their names are the values of a table's
     patient, study or image column (:func:`_table_ids`), or each holds one patient's images
@@ -236,7 +217,7 @@ def id_folders(reader, images, folder_classes, summary) -> str | None:
     names = sorted({c for c in folder_classes if c}, key=_natural_key)
     if len(names) < 2 or all(class_of_value(n) for n in names):
         return None
-    why = _table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes)
+    why = _table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes, below)
     if why is None:
         return None
     shown = ", ".join(repr(n) for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")

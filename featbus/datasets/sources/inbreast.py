@@ -17,11 +17,12 @@ import re
 from pathlib import Path
 
 from ..._records import LeftOut
-from ...io import MAX_TABLE_BYTES, header_shape, limit_words, list_folder
+from ...io import header_shape, list_folder
 from .._release_join import TOKENS, join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, dicom_fields, row_dict, table
+from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise", "xml_outlines"]
 
@@ -43,9 +44,7 @@ def xml_outlines(path: Path) -> tuple[list[list[float]], int]:
     """``(outlines, points)``: each ROI's ``Point_px`` as a flat ``x, y`` sequence in pixel-edge
     coordinates (:class:`~featbus.datasets.sources.DrawnMask`'s), for the ROIs of three points or
     more; ``points``: the ROIs marked by fewer (a calcification's single point)."""
-    if path.stat().st_size > MAX_TABLE_BYTES:
-        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
-    data = plistlib.loads(path.read_bytes())
+    data = plistlib.loads(bounded_text(path).encode("utf-8"))
     outlines, points = [], 0
     for image in data.get("Images", []):
         for roi in image.get("ROIs", []):

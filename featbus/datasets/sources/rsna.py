@@ -17,7 +17,7 @@ from ..._records import LeftOut
 from .._release_join import join
 from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, table
+from ._screening import column, columns, header_row, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -76,12 +76,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 got.left_out.append(LeftOut(rel.as_posix(), "bad annotation",
                                             f"{where}: 'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
                 continue
-        side = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
-        breasts.setdefault((patient, side), set()).add(label)
-        got.entries.append(Entry(rel, label, patient=patient, split=split,
-                                 row=row_dict(header, line, row),
-                                 meta={"laterality": side, "view": VIEWS.get(row[c_view].strip().casefold(),
-                                                                             row[c_view].strip())}))
+        meta = side_view(row, c_side, c_view)
+        breasts.setdefault((patient, meta["laterality"]), set()).add(label)
+        got.entries.append(Entry(rel, label, patient=patient, split=split, row=row_dict(header, line, row), meta=meta))
     torn = {b for b, labels in breasts.items() if len(labels) > 1}
     if torn:
         for e in [e for e in got.entries if (e.patient, e.meta["laterality"]) in torn]:

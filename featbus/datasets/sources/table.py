@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections import Counter
 from pathlib import Path
 
 from .._common import _natural_key, plausible_typo
@@ -30,7 +31,7 @@ from ._base import LeftOut, ReleaseError
 from ._refs import ArchiveError, member_file
 from .tool_tables import merge_split_tables, one_hot_table, split_column
 
-__all__ = ["NAME", "choose_table", "class_source", "label_notes", "pair_rows", "patient_column",
+__all__ = ["NAME", "choose_table", "label_notes", "pair_rows", "patient_column",
            "pixel_size_cells", "read_at", "table_labels", "two_labels", "with_rows"]
 
 NAME = "table"
@@ -139,14 +140,10 @@ class _Tables:
 
 def _label_candidates(header, rows, taken) -> list[int]:
     out = []
-    for c in range(len(header)):
-        if c in taken:
-            continue
-        values = {r[c].strip() for r in rows if r[c].strip()}
-        if not values:
-            continue
+    for c in (c for c in range(len(header)) if c not in taken):
+        values = {r[c].strip() for r in rows} - {""}
         letters = all(len(v) == 1 for v in values)
-        if all(class_of_value(v, letters=letters) for v in values):
+        if values and all(class_of_value(v, letters=letters) for v in values):
             out.append(c)
     return out
 
@@ -206,8 +203,7 @@ def choose_table(reader, images, image_column, summary):
                        and any(w in column_key(h) for w in MASK_COLUMN_WORDS) for row in rows} - {None}
         if n >= 0.5 * (len(images) - len(named_masks)):
             chosen = scored[0][:3]
-    scored = [t[:3] for t in scored]
-    for n, rel, column in scored:
+    for n, rel, column, *_ in scored:
         if chosen is not None and rel == chosen[1]:
             continue
         header, rows = tables.read[rel]
@@ -248,10 +244,9 @@ def pair_rows(reader, table, images, masks_of, summary):
                 found = find(named, cell)
                 if img is not None and found is None and (Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES
                                                           or "/" in cell):  # a file's name, not '-', 'none'
-                    where = f"row {k + 2} of {name}"
                     outside = _outside(reader.root, cell, rel)
-                    reader.out(where, "outside the release" if outside else "mask not found",
-                             ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
+                    reader.out(f"row {k + 2} of {name}", "outside the release" if outside else "mask not found",
+                               ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
                 if img is None or found is None or found == img:
                     continue
                 used_mask_cols.add(c)
@@ -304,9 +299,9 @@ def two_labels(reader, images, labels, rows_of, table):
     """An image that two rows give two labels is left out, named; the same label again: a duplicate row."""
     if table is None:
         return images, labels
-    rel, rows, header, column = table
+    rel, rows = table[:2]
     col = reader.label_col
-    keep_i, keep_l = [], []
+    kept = []
     for img, label in zip(images, labels):
         ks = rows_of.get(img, [])
         said: dict[str, list[int]] = {}
@@ -316,28 +311,21 @@ def two_labels(reader, images, labels, rows_of, table):
             reader.out(img, "two labels", "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
                                                   f"{lab!r}" for lab, v in said.items()))
             continue
-        seen: list[list[str]] = []
-        for k in ks:  # a row said again word for word; rows of two findings of one image are kept
-            if rows[k] in seen:
+        for n, k in enumerate(ks):  # a row said again word for word; rows of two findings of one image are kept
+            if rows[k] in [rows[j] for j in ks[:n]]:
                 reader.out(f"row {k + 2} of {rel.as_posix()}", "duplicate", f"names {img.as_posix()!r} again")
-            seen.append(rows[k])
-        keep_i.append(img)
-        keep_l.append(label)
-    return keep_i, keep_l
+        kept.append((img, label))
+    return [img for img, _ in kept], [label for _, label in kept]
 
 
 def label_notes(reader, rel, header, used, col, others, given, mapping, summary) -> None:
     """The lines that say how the label column was chosen and which spellings were read as which
     class (warned where the pixels are read: :meth:`Release.to_bunch`)."""
-
-    def values(c: int) -> str:
-        return _column_values(used, c, 4)
-
     if given is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
         said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
-                f"{values(col)})")
+                f"{_column_values(used, col, 4)})")
         if others:
-            said += "; other candidates: " + ", ".join(f"{header[c]!r} ({values(c)})" for c in others)
+            said += "; other candidates: " + ", ".join(f"{header[c]!r} ({_column_values(used, c, 4)})" for c in others)
         summary.label_notes.append(said + "; --label-column names another")
     spelt = []
     for written, label in sorted(mapping.items(), key=lambda kv: _natural_key(kv[0])):
@@ -352,23 +340,19 @@ def label_notes(reader, rel, header, used, col, others, given, mapping, summary)
                                    + "; ".join(spelt))
 
 
-def class_source(reader, rel: Path, column: str) -> str:
-    """Where the labels came from, in the paragraph's words."""
-    return reader.read_tables.words.get(rel) if column == "class" and rel in reader.read_tables.words \
-        else f"the {column!r} column"
-
-
 def table_labels(reader, table, images, rows_of, label_column, folder_classes, summary):
     """``(labels, class source, class order)`` from the table's label column (``None`` when no
     column holds the classes): each label a class's spelling, an empty cell, a label its class
     folder contradicts, a label that is none of the expected classes or looks like a misspelling
     refused naming its row."""
     rel, rows, header, column = table
-    used = [rows[rows_of[i][0]] for i in images]
+    ks = [rows_of[i][0] for i in images]  # each image's (first) row
+    used = [rows[k] for k in ks]
     col, others = _choose_label_column(header, used, label_column, {column}, repr(rel.as_posix()))
-    if label_column is not None and rel in reader.read_tables.words and header[col] != "class":
-        raise ReleaseError(f"--label-column {label_column!r}: {rel.as_posix()} is one-hot ("
-                           f"{reader.read_tables.words[rel]}), read with no option: drop --label-column")
+    one_hot = reader.read_tables.words.get(rel)
+    if label_column is not None and one_hot and header[col] != "class":
+        raise ReleaseError(f"--label-column {label_column!r}: {rel.as_posix()} is one-hot ({one_hot}), read with "
+                           "no option: drop --label-column")
     if others:  # the paragraph names them with their values (the label note's words, said once)
         summary.table_candidates += [f"column {header[c]!r} ({_column_values(used, c, 3)}; "
                                      "--label-column names it)" for c in others]
@@ -376,19 +360,18 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
     if col is None:
         return None
     summary.label_column = header[col]
-    letters = all(len(r[col].strip()) <= 1 for r in used)
+    source = one_hot if one_hot and header[col] == "class" else f"the {header[col]!r} column"
+    written = [r[col].strip() for r in used]
+    letters = all(len(w) <= 1 for w in written)
     labels = []
-    for img in images:
-        k = rows_of[img][0]
-        value = rows[k][col].strip()
+    for img, k, value in zip(images, ks, written):
         if not value:
             raise ReleaseError(f"row {k + 2} of {rel.as_posix()}: image {img.as_posix()!r} has an "
                                f"empty {header[col]!r}")
         labels.append(class_of_value(value, letters=letters) or value.casefold())
-    for img, label, folder in zip(images, labels, folder_classes):
+    for img, k, label, folder in zip(images, ks, labels, folder_classes):
         said = class_of_value(folder) if folder else None
         if said is not None and said != label:
-            k = rows_of[img][0]
             raise ReleaseError(
                 f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
                 f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
@@ -397,23 +380,18 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
         from ..._registry import did_you_mean
 
         names = [str(c) for c in reader.classes]
-        for n, img in enumerate(images):
-            k = rows_of[img][0]
-            written = rows[k][col].strip()
-            match = next((c for c in names if c.strip().casefold() in (labels[n], written.casefold())),
-                         None)
+        for n, (k, value) in enumerate(zip(ks, written)):
+            match = next((c for c in names if c.strip().casefold() in (labels[n], value.casefold())), None)
             if match is None:
-                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {written!r} is not one "
+                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {value!r} is not one "
                                    f"of the classes {names}"
-                                   f"{did_you_mean(written.casefold(), [c.casefold() for c in names])}")
+                                   f"{did_you_mean(value.casefold(), [c.casefold() for c in names])}")
             labels[n] = match
-        return labels, class_source(reader, rel, header[col]), names
-    _refuse_misspelt_labels([(rows_of[i][0] + 2, rows[rows_of[i][0]][col].strip()) for i in images],
-                            str(reader.root / rel))
-    label_notes(reader, rel, header, used, col, others, label_column, dict(zip(
-        (rows[rows_of[i][0]][col] for i in images), labels)), summary)
-    order = sorted(set(labels), key=_natural_key)
-    return labels, class_source(reader, rel, header[col]), order
+        return labels, source, names
+    _refuse_misspelt_labels([(k + 2, value) for k, value in zip(ks, written)], str(reader.root / rel))
+    label_notes(reader, rel, header, used, col, others, label_column,
+                dict(zip((r[col] for r in used), labels)), summary)
+    return labels, source, sorted(set(labels), key=_natural_key)
 
 
 def patient_column(reader, table, images, rows_of, group_column, summary):
@@ -441,8 +419,7 @@ def table_patients(reader, table, images, rows_of, group_column, summary):
     groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
     empty = sum(not r[col].strip() for r in used)
     if empty:  # never one patient '' for every image without one
-        summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own "
-                             "patient.")
+        summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own patient.")
     return groups
 
 
@@ -478,12 +455,10 @@ def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
     >>> _refuse_misspelt_labels([(2, "normal")] * 9 + [(11, "abnormal")], "t.csv")
     >>> _refuse_misspelt_labels([(2, "LN")] * 9 + [(11, "LP")], "t.csv")
     """
-    counts: dict[str, int] = {}
+    counts = Counter(label.casefold() for _, label in rows)
     first: dict[str, tuple[int, str]] = {}
     for line, label in rows:
-        key = label.casefold()
-        counts[key] = counts.get(key, 0) + 1
-        first.setdefault(key, (line, label))
+        first.setdefault(label.casefold(), (line, label))
     for rare, n in counts.items():
         if n > 2:
             continue

@@ -18,7 +18,7 @@ from ..._records import LeftOut
 from .._release_join import join
 from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import SIDES, VIEWS, column, columns, header_row, row_dict, table
+from ._screening import column, columns, header_row, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -71,8 +71,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             continue
         rel = file.parent / found
         label = row[c_birads].strip() or None
-        meta = {"laterality": SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()),
-                "view": VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())}
+        meta = side_view(row, c_side, c_view)
         if c_density is not None:
             meta["density"] = row[c_density].strip()
         got.entries.append(Entry(rel, label, patient=study, split=row[c_split].strip() if c_split is not None else None,
