@@ -278,6 +278,10 @@ class Reader:
         the images a source lists (:meth:`claimed`), else those a table or the folders name."""
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
+        wrong = next((got for got in reads if got.entries and not got.claims_images), None)
+        if wrong is not None:  # entries are the release (never a table of them) or nothing: a source's mistake
+            raise TypeError(f"{wrong.file.as_posix()}: the source {wrong.source_name!r} gives entries without "
+                            "claims_images=True (the reader takes entries only as the release)")
         if any(got.claims_images and got.entries for got in reads):
             return self.claimed(reads, image_column=image_column, label_column=label_column,
                                 group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
@@ -394,12 +398,8 @@ class Reader:
 
     def _sources(self, reads, summary) -> None:
         """What the annotation files read (:mod:`~featbus.datasets.sources`) that list no image leave
-        out, named; their notes, and why a file was not used. A source's entries are the release only
-        where it claims the images (never a table of them, :meth:`claimed`)."""
+        out, named; their notes, and why a file was not used."""
         for got in reads:
-            if got.entries:
-                raise TypeError(f"{got.file.as_posix()}: the source {got.source_name!r} gives entries without "
-                                "claims_images=True (the reader takes entries only as the release)")
             for entry in got.left_out:
                 self.out(*entry)
             summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once

@@ -128,9 +128,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if card_problem:
         got.notes.append(f"The dataset card {card_file} names no classes: {card_problem}.")
     own = _metadata_names(schema)
-    label = next((c for c in (*card, *own) if c in schema.names), None)
-    if label is None:
-        label = next((c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
+    label = next((c for c in (*card, *own) if c in schema.names), None) or next(  # named classes, else by name
+        (c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
     names = card.get(label) or own.get(label) or {}
     values = parquet_column(path, label) if label is not None else [None] * n
     split = split_of(file.stem.split("-")[0]) or folder_split(file) or None

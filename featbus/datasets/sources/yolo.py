@@ -171,8 +171,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
         if boxes and not polygons:
             boxed.append(img)
-        split = folder_split(img)
-        got.entries.append(Entry(img, label, masks, None, split or None,
+        got.entries.append(Entry(img, label, masks, None, folder_split(img) or None,
                                  meta={"boxes": [tuple(round(v, 2) for v in b) for b in boxes]} if boxes else {}))
     if empty:
         got.notes.append(f"{empty} empty label file(s) of {where}'s set: frames with no lesion, read as 'normal'.")
