@@ -149,14 +149,12 @@ def test_claiming_source_refuses_column_options(toy, tmp_path):
         read_release(_release(tmp_path), label_column="label")
 
 
-def test_source_that_does_not_claim_goes_through_the_tables(toy, tmp_path):
-    """``claims_images=False`` (COCO, VOC): the entries become one table among the others."""
+def test_source_giving_entries_without_claiming_them_refused(toy, tmp_path):
+    """Entries are the release or nothing: a source that gives them without ``claims_images`` is a
+    source's mistake, said, never its entries dropped or read as a table."""
     toy(claims=False)
-    with pytest.raises(ValueError, match="'Benigh' .* looks like a misspelling of 'Benign'"):
-        read_release(_release(tmp_path))  # its labels read as a table's column, checked as one
-    (tmp_path / "list.toy").write_text((tmp_path / "list.toy").read_text().replace("Benigh", "Benign"))
-    rel = read_release(tmp_path)
-    assert rel.summary.source is None and rel.meta == [] and rel.labels[0] == "benign"
+    with pytest.raises(TypeError, match="list.toy: the source 'toy list' gives entries without claims_images=True"):
+        read_release(_release(tmp_path))
 
 
 def test_image_references_kept_as_given(toy, tmp_path):

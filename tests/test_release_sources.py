@@ -28,7 +28,10 @@ from _release_builders import (
 )
 
 from featbus.datasets import load_data, read_release
+from featbus.datasets._release_tables import SourceRefused
 from featbus.datasets.release import ReleaseError
+from featbus.datasets.sources import Entry, SourceRead
+from featbus.datasets.sources.coco import as_table
 
 #: Drawn polygons approximate the builders' ellipses (24 vertices, pixel-centre rasterisation): the
 #: drawn mask and the ellipse agree to this intersection over union at least (an RLE is exact).
@@ -278,6 +281,28 @@ def test_two_annotation_files_disagree_on_an_image(tmp_path):
                                                 "second.json says 'malignant'"}
 
 
+def test_coco_categories_read_by_the_label_spellings(tmp_path):
+    """A category is read as a table's label cell: a class's spelling is the class, said; given classes
+    take the spelling they match."""
+    root = _coco_release(tmp_path, _images(), [_poly(1, 1), _poly(2, 2, 2, 1), _poly(3, 3, 1, 2)],
+                         [{"id": 1, "name": "Benign"}, {"id": 2, "name": "MALIGNANT "}])
+    rel = read_release(root)
+    assert rel.labels == ["benign", "malignant", "benign"] and rel.summary.classes == {"benign": 2, "malignant": 1}
+    assert rel.summary.label_notes == [
+        f"labels of the 'label' column of {str(root / 'annotations' / 'instances_default.json')!r}: 'Benign' read "
+        "as 'benign' (case differs); 'MALIGNANT ' read as 'malignant' (case and spaces differ)"]
+    assert "table instances_default.json (images 'image', labels 'label')" in rel.summary.text()
+    assert read_release(root, classes=["Malignant", "Benign"]).labels == ["Benign", "Malignant", "Benign"]
+
+
+def test_annotation_label_that_looks_misspelt_refused(tmp_path):
+    got = SourceRead(Path("a.json"), entries=[Entry(Path(f"{k}.png"), "Benign") for k in range(9)]
+                     + [Entry(Path("9.png"), "Benigh")])
+    with pytest.raises(SourceRefused, match=r"row 11 of .*a\.json': label 'Benigh' \(1 row\) looks like a "
+                                            r"misspelling of 'Benign' \(9 rows\)"):
+        as_table(got, tmp_path)
+
+
 def test_json_too_large_refused_before_reading(tmp_path, monkeypatch):
     """A JSON of hundreds of MB is refused by its size, unread (a sparse file: no disk written)."""
     root = _coco_release(tmp_path, _images(), [_poly(1, 1), _poly(2, 2, 2, 1), _poly(3, 3, 1, 2)])
@@ -305,7 +330,9 @@ def test_json_nested_thousands_deep_refused_before_parsing(tmp_path):
     text = rel.summary.text()
     assert ("deep.json (nested 5000 deep: a JSON file is refused deeper than featbus.io.MAX_JSON_DEPTH = 64, "
             "unparsed; not read)") in text
-    assert "deep.jsonl (not a readable table: line 2: nested 3000 deep" in text
+    assert "deep.jsonl (not read: annotations/instances_default.json lists the images)" in text
+    (root / "annotations" / "instances_default.json").unlink()  # no source lists the images: the tables are read
+    assert "deep.jsonl (not a readable table: line 2: nested 3000 deep" in read_release(root).summary.text()
 
 
 def test_voc_mask_of_two_classes_left_out(tmp_path):

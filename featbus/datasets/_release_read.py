@@ -2,9 +2,9 @@
 (:mod:`featbus.datasets.sources`): a source that lists the images itself
 (:attr:`~featbus.datasets.sources.SourceRead.claims_images`) gives the release, its entries as given (labels,
 patients, splits, pixel sizes, rows and masks; no table's columns read for them, the other files named as
-considered, an image file it does not list left out); else the folder is read by its annotation files, the
-table naming the images (keyed by name, by patient folder or by a DICOM header field), the DICOM headers and
-the folders: which one labels the images, which names the patients, what else was considered and why not.
+considered, an image file it does not list left out); else the folder is read by the table naming the
+images (keyed by name, by patient folder or by a DICOM header field), the DICOM headers and the folders:
+which one labels the images, which names the patients, what else was considered and why not.
 Either way one builder (:meth:`Release.of`) makes the :class:`~featbus.datasets.Release` of the entries;
 each file or row left out named."""
 
@@ -67,8 +67,8 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
     or another annotation beside the best-ranked one left out. An image named in ``done`` (checked where
     its archive was read, :attr:`~.sources.SourceRead.checked`) is taken as it is, each header read once.
     Each image's kept masks (absolute, or drawn), ``None`` for an image left out, and how many images
-    had several masks joined, 'other' masks and annotations set aside. ``folder``: the folder's ways,
-    a drawn mask's size said as drawn, the masks said after every image."""
+    had several masks joined, 'other' masks and annotations set aside (a drawn mask's size said as
+    drawn). ``folder``: the folder's ways, the masks said after every image."""
     root, kept, joined, others, aside = reader.root, [], 0, 0, 0
     later = [] if folder else reader.left_out
     files = [f for img, ms in pairs if _name(img) not in done for f in (img, *(m for m, _ in ms))]
@@ -96,7 +96,7 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
                 if isinstance(m, Path) and isinstance(img, Path):
                     reader.unfit.setdefault(root / img, []).append(root / m)
                 later.append(LeftOut(_name(m), "mask size differs", f"drawn at {m_shape[1]}x{m_shape[0]}, the image "
-                                     f"{_name(img)!r} is {shape[1]}x{shape[0]}" if folder and isinstance(m, DrawnMask)
+                                     f"{_name(img)!r} is {shape[1]}x{shape[0]}" if isinstance(m, DrawnMask)
                                      else f"{m_shape[1]}x{m_shape[0]} for an image of {shape[1]}x{shape[0]} "
                                      f"({_name(img)})"))
             elif word in NON_LESION_MASK_WORDS:
@@ -140,16 +140,25 @@ def _entries(reader, claimers, summary) -> list:
 
 def _files_not_listed(reader, entries, claimers, names: str) -> None:
     """The release's image files no entry lists (its masks apart) left out: a file named as a mask
-    (``mask``), any other (``no annotation``)."""
+    (``mask``: another annotation beside a listed image's masks, or the mask of an image left out), any
+    other (``no annotation``)."""
     listed = {e.image for e in entries if isinstance(e.image, Path)} | {f for got in claimers for f in got.aside}
     listed |= {m for e in entries for m in e.masks if isinstance(m, Path)}
     said = {item.item for item in reader.left_out}  # a file the source left out itself is named once
     rest = [f for f in reader.files if f not in listed and f.as_posix() not in said]
     if not rest:  # every file listed: the mask rules are not asked
         return
-    images = set(split_masks(reader.files, None, reader.release_name)[0])  # every other file a mask by the rules
+    images, masks_of, _, _ = split_masks(reader.files, None, reader.release_name)  # every other file a mask
+    giver = {e.image: got.file.name for got in claimers for e in got.entries}
+    kept = {e.image for e in entries}
+    paired = {m: (f"another annotation ({m.as_posix()}) beside the masks of {giver[img]}, not used" if img in kept
+                  else f"of {img.as_posix()}, left out") for img, ms in masks_of.items()
+              if img in kept or img.as_posix() in said for m, _ in ms}
+    images = set(images)
     for f in rest:
-        if f not in images:
+        if f in paired:  # paired by name with an image a source lists, or left out
+            reader.out(f, "mask", paired[f])
+        elif f not in images:
             reader.out(f, "mask", f"not used: {names} gives the masks")
         else:
             reader.out(f, "no annotation", f"{names} lists no such image")
@@ -217,14 +226,16 @@ def _given_pixel_sizes(kept, names: str, summary) -> list:
     return sizes
 
 
-def _table_within(claimers, summary) -> None:
-    """The table a single claiming source read inside its file (an archive's own table), said as a folder's:
-    the table and its columns, what else was considered, the label notes, its pixel-size column."""
-    within = claimers[0].within if len(claimers) == 1 else None
-    if within is None:
+def _table_within(root, claimers, summary) -> None:
+    """The table a single claiming source read inside its file (an archive's own table), or the first of
+    several that are each their own table (COCO files, per split), said as a folder's: the table and its
+    columns, what else was considered, the label notes, its pixel-size column."""
+    within = claimers[0].within
+    if within is None or len(claimers) > 1 and any(g.within is None or g.within.table != root / g.file
+                                                   for g in claimers):
         return
     summary.table_candidates += within.table_candidates
-    summary.label_notes += within.label_notes
+    summary.label_notes += [n for g in claimers for n in g.within.label_notes]
     if within.table is None:
         return
     for name in ("table", "image_column", "key_role", "label_column", "group_column", "mask_column"):
@@ -267,6 +278,10 @@ class Reader:
         the images a source lists (:meth:`claimed`), else those a table or the folders name."""
         root = self.root
         self.classes, self.rows_without_image = classes, rows_without_image
+        wrong = next((got for got in reads if got.entries and not got.claims_images), None)
+        if wrong is not None:  # entries are the release (never a table of them) or nothing: a source's mistake
+            raise TypeError(f"{wrong.file.as_posix()}: the source {wrong.source_name!r} gives entries without "
+                            "claims_images=True (the reader takes entries only as the release)")
         if any(got.claims_images and got.entries for got in reads):
             return self.claimed(reads, image_column=image_column, label_column=label_column,
                                 group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
@@ -286,7 +301,7 @@ class Reader:
             self.out(m, "mask")
         self.unpaired = unpaired  # a table's mask column may name them (masks/a;b.png)
         summary = ReleaseSummary(root=root)
-        images, rule = self._sources(reads, images, masks_of, rule, summary)
+        self._sources(reads, summary)
         chosen, rows_of, images = self._table(images, image_column, label_column, group_column, summary)
         if chosen is not None and not rows_of:
             images, rows_of = table.pair_rows(self, chosen, images, masks_of, summary)
@@ -378,43 +393,18 @@ class Reader:
             class_order, group_pattern=group_pattern, unfit_masks=self.unfit)
         summary.mask_rule = _said(claimers, "mask_rule", "given by {file}") if summary.n_mask_files else None
         summary.class_source = _said(claimers, "class_source", "the labels of {file}") if summary.classes else None
-        _table_within(claimers, summary)
+        _table_within(root, claimers, summary)
         return rel
 
-    def _sources(self, reads, images, masks_of, rule, summary):
-        """The annotation files read (:mod:`~featbus.datasets.sources`): what each leaves out named,
-        its entries one table (``self.sourced``) and its masks each image's (the files paired by name
-        beside them left out as another annotation); ``(images, mask rule)``."""
-        gone = set()
+    def _sources(self, reads, summary) -> None:
+        """What the annotation files read (:mod:`~featbus.datasets.sources`) that list no image leave
+        out, named; their notes, and why a file was not used."""
         for got in reads:
             for entry in got.left_out:
-                gone.add(entry.item)
                 self.out(*entry)
             summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
             if got.not_used:
                 summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
-        used = [got for got in reads if got.entries]
-        self.sourced = {}
-        if used:
-            entries = _entries(self, used, summary)  # the images two files give two labels left out, named
-            gone |= {e.image for got in used for e in got.entries} - {e.image for e in entries}
-            self.sourced = {used[0].file: (["image", "label", "split", "patient"], [  # an empty column never chosen
-                [e.image.as_posix(), e.label or "", e.split or "", e.patient or ""] for e in entries])}
-            masks = {e.image: e.masks for e in entries}
-            self.sourced_words = _said(used, "class_source")
-            for img, own in masks.items():
-                for m, _ in masks_of.get(img, []):
-                    if m not in own:
-                        self.out(m, "mask", f"another annotation ({m.as_posix()}) beside the masks of "
-                                            f"{used[0].file.name}, not used")
-                if own:
-                    masks_of[img] = [(m, "folder" if isinstance(m, Path) else "drawn") for m in own]
-            if any(masks.values()):
-                rule = _said(used, "mask_rule")
-        for img in gone & set(masks_of):  # an image left out takes its paired mask files with it, named
-            for m, _ in masks_of.pop(img):
-                self.out(m, "mask", f"of {img.as_posix()}, left out")
-        return [img for img in images if img not in gone], rule
 
     def _table(self, images, image_column, label_column, group_column, summary):
         """The table naming the images: by name (the column naming most images; its mask columns'
@@ -459,8 +449,7 @@ class Reader:
 
     def _unlabelled(self, masks_of, summary) -> str:
         """Why nothing labels the images, and what featbus reads."""
-        found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, w in ms if w != "drawn"
-                 if is_mask_folder(m.parent.name)}
+        found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms if is_mask_folder(m.parent.name)}
         if found:
             masks, images = sorted(found)[0]
             return masks_not_a_class(masks.name, images.name)

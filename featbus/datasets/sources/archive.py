@@ -21,6 +21,7 @@ export's labels...) and the files of a source that opens files to read them are 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
@@ -35,14 +36,14 @@ NAME = "archive"
 SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tbz2", ".txz")
 
 
+@dataclass(frozen=True)
 class ArchiveRoot:
     """An archive as a release's root: ``root / "benign/a.png"`` is that member
     (:class:`~featbus.datasets.sources._refs.ArchiveMember`), below the wrapper folder ``prefix`` when there is one;
     path-like as the archive's own path, named as the folder it unpacks to."""
 
-    def __init__(self, archive: Path, prefix: str = ""):
-        self.archive = Path(archive)  # as given: the paragraph names it so
-        self.prefix = prefix  # '' or 'Dataset_BUSI_with_GT/'
+    archive: Path  # as given: the paragraph names it so
+    prefix: str = ""  # '' or 'Dataset_BUSI_with_GT/'
 
     def __truediv__(self, rel) -> ArchiveMember:
         """The member ``rel`` names, its archive an absolute path (as an index reads it back)."""
@@ -56,12 +57,6 @@ class ArchiveRoot:
 
     def __repr__(self) -> str:
         return f"ArchiveRoot({os.fspath(self)!r})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, ArchiveRoot) and (other.archive, other.prefix) == (self.archive, self.prefix)
-
-    def __hash__(self) -> int:
-        return hash((self.archive, self.prefix))
 
     @property
     def name(self) -> str:

@@ -16,10 +16,14 @@ import os
 from pathlib import Path
 
 from ..._records import LeftOut
-from .._release_tables import load_json
+from .._release_rules import class_of_value
+from .._release_tables import SourceRefused, load_json
+from .._release_types import ReleaseSummary
 from ._base import DrawnMask, Entry, SourceRead, rle_counts
+from .table import _refuse_misspelt_labels, label_notes
+from .tool_tables import one_class
 
-__all__ = ["NAME", "read", "recognise"]
+__all__ = ["NAME", "as_table", "read", "recognise"]
 
 NAME = "COCO JSON"
 
@@ -46,14 +50,16 @@ def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name:
     return same[0] if len(same) == 1 else "no image"
 
 
-def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
-    """The images ``file`` lists, each with its category as the label and its drawn mask."""
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal",
+         options: dict | None = None) -> SourceRead:
+    """The images ``file`` lists, each with its category as the label and its drawn mask, said as
+    its table (:func:`as_table`)."""
     data = load_json(root / file)
     if isinstance(data, list) and any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in data[:100]):
         from .labelstudio import read_tasks  # a list of tasks, each with its 'data': Label Studio's own JSON export
 
         return read_tasks(root, file, data, images, unannotated)
-    got = SourceRead(file)
+    got = SourceRead(file, claims_images=True)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
         got.not_used = ("a JSON list (a Label Studio JSON export? featbus reads its COCO export)"
                         if isinstance(data, list) else
@@ -125,16 +131,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(found, "no annotation",
                                         f"no annotation {where} gives image {image_id!r} names a class"))
             continue
-        if len(classes) > 1:
-            got.left_out.append(LeftOut(found, "two labels", f"{where} gives image {image_id!r} the categories "
-                                        f"{', '.join(sorted(map(str, classes)))}"))
-            continue
-        if not classes and unannotated != "normal":
-            got.left_out.append(LeftOut(found, "no annotation", f"{where} lists image {image_id!r} without one"))
+        label = one_class(got, found, classes, unannotated, f"{where} gives image {image_id!r} the categories",
+                          f"{where} lists image {image_id!r} without one")
+        if label is None:
             continue
         size = (int(im.get("height") or 0), int(im.get("width") or 0))
         masks = (DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)),) if polys or rles else ()
-        got.entries.append(Entry(found, str(next(iter(classes))) if classes else "normal", masks))
+        got.entries.append(Entry(found, label, masks))
     n_normal = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
     if n_normal:
         got.notes.append(f"{n_normal} image{'s' * (n_normal > 1)} {where} lists with no annotation read as 'normal' "
@@ -145,4 +148,28 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if any(e.masks for e in got.entries):
         got.mask_rule = "drawn from the polygons and RLE of {file}, an image's annotations joined (their union)"
     got.class_source = "the categories of {file}"
+    return as_table(got, root, options)
+
+
+def as_table(got, root: Path, options: dict | None = None):
+    """``got`` (a COCO or VOC file's entries) said as the table of its images and labels, each label read
+    as a table's cell: a class's spelling as the class (``Benign``: ``benign``), else in lower case, or the
+    expected class it spells (``options["classes"]``); a likely misspelling refused; the spellings said."""
+    got.within = ReleaseSummary(root=root, table=root / got.file, image_column="image", label_column="label")
+    written = [e.label.strip() for e in got.entries]
+    letters = all(len(w) <= 1 for w in written)
+    labels = [class_of_value(w, letters=letters) or w.casefold() for w in written]
+    expected = [str(c) for c in (options or {}).get("classes") or ()]
+    if expected:  # a label no class spells is named by the reader
+        labels = [next((c for c in expected if c.strip().casefold() in (lab, w.casefold())), w)
+                  for lab, w in zip(labels, written)]
+    else:
+        try:
+            _refuse_misspelt_labels([(k + 2, w) for k, w in enumerate(written)], str(root / got.file))
+        except ValueError as exc:
+            raise SourceRefused(str(exc)) from None
+        label_notes(got.within, got.file, ["label"], [], 0, [], None,  # the summary's root stands for the reader's
+                    dict(zip((e.label for e in got.entries), labels)), got.within)
+    for e, label in zip(got.entries, labels):
+        e.label = label
     return got

@@ -22,8 +22,10 @@ from pathlib import Path
 from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
 from .._release_rules import folder_split, split_of
+from .._release_tables import SourceError
 from ._base import Entry, SourceRead
 from ._refs import ArrayRow, parquet_column
+from .yolo import bounded_text, bounded_yaml
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -41,22 +43,15 @@ def _image_column(schema) -> str | None:
 
 
 def recognise(files: list[Path]) -> list[Path]:
-    """The ``.parquet`` files named as hub shards (their image column checked when read)."""
-    return [f for f in files if f.suffix.lower() == ".parquet" and _holds_images(f)]
-
-
-def _holds_images(rel: Path) -> bool:
-    """Whether ``rel`` is named as the hub names a shard (``<split>-00000-of-00001.parquet``): its
-    schema is read by :func:`read` (an imagefolder's ``metadata.parquet`` stays a table)."""
-    return re.fullmatch(r"[\w.]+-\d{5}-of-\d{5}", rel.stem) is not None
+    """The ``.parquet`` files named as hub shards (``<split>-00000-of-00001.parquet``), their image column
+    checked when read (an imagefolder's ``metadata.parquet`` stays a table)."""
+    return [f for f in files if f.suffix.lower() == ".parquet" and re.fullmatch(r"[\w.]+-\d{5}-of-\d{5}", f.stem)]
 
 
 def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str | None, str | None]:
     """``({feature: {number: name}}, card, why not read)`` from the ``README.md`` dataset card nearest
     above ``file``; its YAML front matter read within bounds (:func:`featbus.pipelines._yaml.read_yaml`): one
     that does not parse, or is refused, names no classes and says why."""
-    from ...pipelines._yaml import YAMLRefused, read_yaml  # here: a cold predict imports no pipelines
-
     for folder in [file.parent, *file.parent.parents]:
         card = root / folder / "README.md"
         if card.is_file():
@@ -64,18 +59,13 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     else:
         return {}, None, None
     where = (folder / "README.md").as_posix()
-    if card.stat().st_size > MAX_JSON_BYTES:
-        return {}, where, f"{card.stat().st_size:,} bytes, more than {limit_words('MAX_JSON_BYTES')}"
-    text = card.read_text(encoding="utf-8", errors="replace")
-    if not text.startswith("---"):
-        return {}, None, None
-    head = text.split("\n---", 1)[0][3:]
     try:
-        meta = read_yaml(head) or {}
-    except YAMLRefused as exc:
-        return {}, where, f"its YAML front matter is refused ({exc})"
-    except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
-        return {}, where, f"its YAML front matter does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        text = bounded_text(card, "MAX_JSON_BYTES")
+        if not text.startswith("---"):
+            return {}, None, None
+        meta = bounded_yaml(text.split("\n---", 1)[0][3:], "its YAML front matter") or {}
+    except SourceError as exc:
+        return {}, where, str(exc)
     infos = meta.get("dataset_info") if isinstance(meta, dict) else None
     infos = infos if isinstance(infos, list) else [infos] if isinstance(infos, dict) else []
     names: dict[str, dict[int, str]] = {}
@@ -138,9 +128,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if card_problem:
         got.notes.append(f"The dataset card {card_file} names no classes: {card_problem}.")
     own = _metadata_names(schema)
-    label = next((c for c in (*card, *own) if c in schema.names), None)
-    if label is None:
-        label = next((c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
+    label = next((c for c in (*card, *own) if c in schema.names), None) or next(  # named classes, else by name
+        (c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
     names = card.get(label) or own.get(label) or {}
     values = parquet_column(path, label) if label is not None else [None] * n
     split = split_of(file.stem.split("-")[0]) or folder_split(file) or None

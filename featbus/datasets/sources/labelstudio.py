@@ -25,6 +25,8 @@ import numpy as np
 from ..._records import LeftOut
 from ...io import header_shape, pixel_limit_problem
 from ._base import DrawnMask, Entry, SourceRead
+from .tool_tables import one_class
+from .yolo import pixels
 
 __all__ = ["NAME", "BrushMask", "brush_decode", "read_tasks", "upload_name"]
 
@@ -91,12 +93,8 @@ class BrushMask(DrawnMask):
 
 
 def _find(name: str, by_name: dict) -> Path | None:
-    for key in (name, upload_name(name)):
-        same = by_name.get(key.casefold(), [])
-        if len(same) == 1:
-            return same[0]
-    stripped = [p for p in by_name.get("\0" + upload_name(name).casefold(), [])]
-    return stripped[0] if len(stripped) == 1 else None
+    keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
+    return next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None)
 
 
 def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
@@ -138,8 +136,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                     continue
                 h, w = size
                 if kind == "polygonlabels":
-                    polygons.append(tuple(float(c) / 100 * (w if j % 2 == 0 else h)
-                                          for pt in value["points"] for j, c in enumerate(pt)))
+                    polygons.append(pixels([float(c) / 100 for pt in value["points"] for c in pt], size))
                 elif kind == "rectanglelabels":
                     x, y = float(value["x"]) / 100 * w, float(value["y"]) / 100 * h
                     boxes.append((round(x, 2), round(y, 2), round(x + float(value["width"]) / 100 * w, 2),
@@ -155,18 +152,15 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         except (KeyError, TypeError, ValueError) as exc:
             got.left_out.append(LeftOut(item, "bad annotation", f"a result unread ({type(exc).__name__}: {exc})"))
             continue
-        classes = choices or regions
-        if len(classes) > 1:
-            got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{item} gives {', '.join(sorted(classes))}"))
+        label = one_class(got, img.as_posix(), choices or regions, unannotated, f"{item} gives",
+                          f"{item} gives no result")
+        if label is None:
             continue
-        if not classes and unannotated != "normal":
-            got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"{item} gives no result"))
-            continue
-        normal += not classes
+        normal += not (choices or regions)
         boxed += bool(boxes)
         masks = (BrushMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
             if (polygons or brushes) and size else ()
-        got.entries.append(Entry(img, classes.pop() if classes else "normal", masks,
+        got.entries.append(Entry(img, label, masks,
                                  meta={"boxes": boxes} if boxes else {}, row={"task": task.get("id", k)}))
         found_names.append(Path(upload_name(img.name)))
     if not got.entries:  # nothing read: said as why the file was not used, not as left-out images

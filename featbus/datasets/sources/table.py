@@ -99,7 +99,7 @@ def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
 class _Tables:
     """The release's tables, each read once, and which column of each names the images."""
 
-    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path], sourced: dict):
+    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path]):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
@@ -121,7 +121,6 @@ class _Tables:
             header, rows, said = one_hot_table(header, rows)
             if said:
                 self.read[rel], self.words[rel] = (header, rows), said
-        self.read.update(sourced)  # the annotation files' entries, as one table
         self.images = images  # the images' index (featbus.datasets._release_join.index)
 
     def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
@@ -178,7 +177,7 @@ def _choose_group_column(header, rows, given, taken, n_images, where) -> int | N
 
 def choose_table(reader, images, image_column, summary):
     files = index(images)
-    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files, reader.sourced)
+    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files)
     summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
     scored, errors = [], []
     for rel in tables.read:
@@ -232,7 +231,7 @@ def pair_rows(reader, table, images, masks_of, summary):
     name = rel.as_posix()
     mask_cols = [c for c in range(len(header)) if c != column
                  and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
-    named = index(images + [m for ms in masks_of.values() for m, w in ms if w != "drawn"] + reader.unpaired)
+    named = index(images + [m for ms in masks_of.values() for m, _ in ms] + reader.unpaired)
     owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
     files = index(images)
     used_mask_cols = set()
@@ -361,8 +360,7 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
     if col is None:
         return None
     summary.label_column = header[col]
-    source = (reader.sourced_words if rel in reader.sourced else one_hot if one_hot and header[col] == "class"
-              else f"the {header[col]!r} column")
+    source = one_hot if one_hot and header[col] == "class" else f"the {header[col]!r} column"
     written = [r[col].strip() for r in used]
     letters = all(len(w) <= 1 for w in written)
     labels = []

@@ -1,14 +1,27 @@
 """The tools' own tables read as tables (:mod:`featbus.datasets.sources`): per-split tables merged
 (:func:`merge_split_tables`), one-hot columns read as one class column (:func:`one_hot_table`),
-a split column found by its values (:func:`split_column`)."""
+a split column found by its values (:func:`split_column`); an image's one class from its annotations
+(:func:`one_class`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..._records import LeftOut
 from .._release_rules import class_of_value, column_key, folder_split, split_of
 
-__all__ = ["merge_split_tables", "one_hot_table", "split_column"]
+__all__ = ["merge_split_tables", "one_class", "one_hot_table", "split_column"]
+
+
+def one_class(got, image, classes: set, unannotated: str, two: str, none: str) -> str | None:
+    """The class of ``image`` whose annotations give ``classes`` (``normal`` for none), else ``None``, the
+    image left out in ``got``, named: two classes (``two`` says where, the classes follow), or none where
+    ``unannotated`` leaves such images out (``none`` says why)."""
+    if len(classes) > 1 or not classes and unannotated != "normal":
+        got.left_out.append(LeftOut(image, "two labels", f"{two} {', '.join(sorted(map(str, classes)))}")
+                            if classes else LeftOut(image, "no annotation", none))
+        return None
+    return str(next(iter(classes), "normal"))
 
 
 def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], str | None]:

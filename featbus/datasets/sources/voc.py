@@ -16,6 +16,8 @@ from ..._records import LeftOut
 from ...io import MAX_IMAGE_PIXELS, limit_words, list_folder
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
+from .coco import as_table
+from .tool_tables import one_class
 from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise"]
@@ -43,13 +45,15 @@ def _colours(path: Path) -> set[tuple[int, int, int]]:
     return {tuple(int(v) for v in c) for c in np.unique(rgb, axis=0)}
 
 
-def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal") -> SourceRead:
+def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
+         options: dict | None = None) -> SourceRead:
     """Each image of ``JPEGImages/`` beside ``file`` (a ``labelmap.txt``) with its class mask, its
-    class the mask's colour; an ``ImageSets`` list gives nothing of its own (its labelmap reads it)."""
+    class the mask's colour, said as its table (:func:`~.coco.as_table`); an ``ImageSets``
+    list gives nothing of its own (its labelmap reads it)."""
     got = SourceRead(file)
     if file.name.casefold() != "labelmap.txt":
         return got
-    base = file.parent
+    got.claims_images, base = True, file.parent
     colours: dict[tuple, str] = {}
     for line in bounded_text(root / file).splitlines():
         name, _, rest = line.partition(":")
@@ -80,12 +84,10 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
                                       f"({type(exc).__name__}: {exc})"))
             continue
         unknown |= {c for c in found if c not in colours}
-        classes = {colours[c] for c in found if c in colours}
-        if len(classes) > 1:
-            got.left_out.append(LeftOut(img, "two labels", f"{mask.as_posix()} holds the colours of "
-                                      f"{', '.join(sorted(classes))}"))
-            continue
-        got.entries.append(Entry(img, classes.pop() if classes else "normal", (mask,), split=split.get(img.stem)))
+        label = one_class(got, img, {colours[c] for c in found if c in colours}, "normal",
+                          f"{mask.as_posix()} holds the colours of", "")  # background only: 'normal', said
+        if label is not None:
+            got.entries.append(Entry(img, label, (mask,), split=split.get(img.stem)))
     got.mask_rule = "SegmentationClass/ beside JPEGImages/"
     got.class_source = "the masks' colours, named in {file}"
     n_normal = sum(e.label == "normal" for e in got.entries)
@@ -94,4 +96,4 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal")
     if unknown:
         got.notes.append(f"colours {sorted(unknown)[:3]} of SegmentationClass/ are named by no line of "
                          f"{file.as_posix()}: not read as a class.")
-    return got
+    return as_table(got, root, options)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ... import io as limits
 from ..._records import LeftOut
-from ...io import MAX_TABLE_BYTES, header_shape, limit_words
+from ...io import header_shape, limit_words
 from .._release_rules import IMAGE_SUFFIXES, folder_split
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
+from .tool_tables import one_class
 
-__all__ = ["NAME", "SUFFIXES", "bounded_text", "index_mask", "label_file", "read", "recognise"]
+__all__ = ["NAME", "SUFFIXES", "bounded_text", "bounded_yaml", "index_mask", "label_file", "pixels", "read",
+           "recognise"]
 
 NAME = "YOLO labels"
 SUFFIXES = (".yaml", ".yml")
@@ -51,24 +54,31 @@ def recognise(files: list[Path]) -> list[Path]:
                     and any(b == Path(".") or b in f.parents for b in bases)]
 
 
-def bounded_text(path: Path) -> str:
-    """A source's text file (a data.yaml, a label file, VOC's labelmap), within a table's bytes
-    (:data:`featbus.io.MAX_TABLE_BYTES`)."""
-    if path.stat().st_size > MAX_TABLE_BYTES:
-        raise SourceError(f"{path.stat().st_size:,} bytes: refused above {limit_words('MAX_TABLE_BYTES')}, unread")
+def bounded_text(path: Path, limit: str = "MAX_TABLE_BYTES") -> str:
+    """A source's text file (a data.yaml, a label file, VOC's labelmap, a dataset card), within the bytes
+    of the :mod:`featbus.io` limit ``limit`` (a table's), else a :class:`SourceError` saying its size."""
+    size = path.stat().st_size
+    if size > getattr(limits, limit):
+        raise SourceError(f"{size:,} bytes: refused above {limit_words(limit)}, unread")
     return path.read_text(encoding="utf-8", errors="replace")
+
+
+def bounded_yaml(text: str, what: str = "its YAML"):
+    """``text`` parsed as YAML within bounds (:func:`featbus.pipelines._yaml.read_yaml`), else a
+    :class:`SourceError` saying ``what`` is refused or does not parse."""
+    from ...pipelines._yaml import YAMLRefused, read_yaml  # here: a cold predict imports no pipelines
+
+    try:
+        return read_yaml(text)
+    except YAMLRefused as exc:
+        raise SourceError(f"{what} is refused ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
+        raise SourceError(f"{what} does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
 def _names(text: str) -> dict[int, str]:
     """``names`` of a data.yaml: a list (``['benign', 'malignant']``) or a mapping (``0: benign``)."""
-    from ...pipelines._yaml import YAMLRefused, read_yaml  # here: a cold predict imports no pipelines
-
-    try:
-        meta = read_yaml(text)
-    except YAMLRefused as exc:
-        raise SourceError(f"its YAML is refused ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - the YAML's own error, named
-        raise SourceError(f"its YAML does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    meta = bounded_yaml(text)
     names = meta.get("names") if isinstance(meta, dict) else None
     if isinstance(names, list):
         return {k: str(v) for k, v in enumerate(names)}
@@ -80,11 +90,12 @@ def _names(text: str) -> dict[int, str]:
 def _polygons(text: str, size: tuple[int, int]) -> tuple:
     """The polygons of a label file's lines, in pixels of an image of ``size`` (height, width)."""
     lines = ([float(v) for v in line.split()[1:]] for line in text.splitlines())
-    return tuple(_pixels(xy, size) for xy in lines if len(xy) >= 6 and len(xy) % 2 == 0)
+    return tuple(pixels(xy, size) for xy in lines if len(xy) >= 6 and len(xy) % 2 == 0)
 
 
-def _pixels(xy: list[float], size: tuple[int, int]) -> tuple:
-    """A polygon's normalised ``x, y`` pairs in pixels of an image of ``size`` (height, width)."""
+def pixels(xy: list[float], size: tuple[int, int]) -> tuple:
+    """A polygon's ``x, y`` pairs in fractions of the image's width and height (YOLO's, Label Studio's
+    percent over 100) in pixels of an image of ``size`` (height, width)."""
     return tuple(v * (size[1] if k % 2 == 0 else size[0]) for k, v in enumerate(xy))
 
 
@@ -101,10 +112,9 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """``data.yaml``: every image under an ``images/`` folder beside it, with its label file's objects;
     a label file itself: nothing (read with its ``data.yaml``)."""
-    got = SourceRead(file, claims_images=True)
     if file.suffix.lower() == ".txt":
-        got.claims_images = False
-        return got
+        return SourceRead(file)
+    got = SourceRead(file, claims_images=True)
     names = _names(bounded_text(root / file))
     base = file.parent
     where = file.as_posix()
@@ -147,27 +157,21 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     x, y, bw, bh = xy
                     boxes.append(((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
                 else:
-                    polygons.append(_pixels(xy, shape))
+                    polygons.append(pixels(xy, shape))
         else:
             missing += 1
         if spoilt:  # never drawn, and the image's other objects alone would misstate it: left out, named
             got.left_out.append(LeftOut(img.as_posix(), "bad annotation", spoilt))
             continue
-        classes = set(objects)
-        if len(classes) > 1:
-            got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{lab.as_posix()} gives objects of the classes "
-                                        f"{', '.join(sorted(classes))}"))
-            continue
-        if not objects and (root / lab).is_file():
-            empty += 1
-        if not classes and unannotated != "normal":
-            got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"{lab.as_posix()} gives no object"))
+        empty += not objects and (root / lab).is_file()
+        label = one_class(got, img.as_posix(), set(objects), unannotated,
+                          f"{lab.as_posix()} gives objects of the classes", f"{lab.as_posix()} gives no object")
+        if label is None:
             continue
         masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
         if boxes and not polygons:
             boxed.append(img)
-        split = folder_split(img)
-        got.entries.append(Entry(img, classes.pop() if classes else "normal", masks, None, split or None,
+        got.entries.append(Entry(img, label, masks, None, folder_split(img) or None,
                                  meta={"boxes": [tuple(round(v, 2) for v in b) for b in boxes]} if boxes else {}))
     if empty:
         got.notes.append(f"{empty} empty label file(s) of {where}'s set: frames with no lesion, read as 'normal'.")
