@@ -289,9 +289,10 @@ def test_coco_categories_read_by_the_label_spellings(tmp_path):
     rel = read_release(root)
     assert rel.labels == ["benign", "malignant", "benign"] and rel.summary.classes == {"benign": 2, "malignant": 1}
     assert rel.summary.label_notes == [
-        f"labels of the 'label' column of {str(root / 'annotations' / 'instances_default.json')!r}: 'Benign' read "
+        f"the categories of {str(root / 'annotations' / 'instances_default.json')!r}: 'Benign' read "
         "as 'benign' (case differs); 'MALIGNANT ' read as 'malignant' (case and spaces differ)"]
-    assert "table instances_default.json (images 'image', labels 'label')" in rel.summary.text()
+    assert "images listed by annotations/instances_default.json (COCO JSON)" in rel.summary.text()
+    assert "table" not in rel.summary.text()  # a JSON file has no columns: never said as a table
     assert read_release(root, classes=["Malignant", "Benign"]).labels == ["Benign", "Malignant", "Benign"]
 
 

@@ -155,7 +155,7 @@ def as_table(got, root: Path, options: dict | None = None):
     """``got`` (a COCO or VOC file's entries) said as the table of its images and labels, each label read
     as a table's cell: a class's spelling as the class (``Benign``: ``benign``), else in lower case, or the
     expected class it spells (``options["classes"]``); a likely misspelling refused; the spellings said."""
-    got.within = ReleaseSummary(root=root, table=root / got.file, image_column="image", label_column="label")
+    got.within = ReleaseSummary(root=root)  # no table: the paragraph says the images are listed by the file
     written = [e.label.strip() for e in got.entries]
     letters = all(len(w) <= 1 for w in written)
     labels = [class_of_value(w, letters=letters) or w.casefold() for w in written]
@@ -170,6 +170,8 @@ def as_table(got, root: Path, options: dict | None = None):
             raise SourceRefused(str(exc)) from None
         label_notes(got.within, got.file, ["label"], [], 0, [], None,  # the summary's root stands for the reader's
                     dict(zip((e.label for e in got.entries), labels)), got.within)
+        column = "labels of the 'label' column of "  # a table's words: the file has categories, not columns
+        got.within.label_notes = [n.replace(column, "the categories of ", 1) for n in got.within.label_notes]
     for e, label in zip(got.entries, labels):
         e.label = label
     return got
