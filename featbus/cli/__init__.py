@@ -310,9 +310,9 @@ def _on_interrupt(signum, frame) -> None:
     f = frame
     while f is not None:
         if f.f_code in callbacks or f.f_code.co_name == "__del__":
-            import _thread
-
-            threading.Timer(0.05, _thread.interrupt_main, args=(signum,)).start()
+            # the signal itself, to the main thread: it ends a sleep or wait there at once (where
+            # _thread.interrupt_main only marks it, seen when that call returns)
+            threading.Timer(0.05, signal.pthread_kill, args=(threading.main_thread().ident, signum)).start()
             return
         f = f.f_back
     raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
