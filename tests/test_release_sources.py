@@ -299,8 +299,8 @@ def test_coco_categories_read_by_the_label_spellings(tmp_path):
 def test_annotation_label_that_looks_misspelt_refused(tmp_path):
     got = SourceRead(Path("a.json"), entries=[Entry(Path(f"{k}.png"), "Benign") for k in range(9)]
                      + [Entry(Path("9.png"), "Benigh")])
-    with pytest.raises(SourceRefused, match=r"row 11 of .*a\.json': label 'Benigh' \(1 row\) looks like a "
-                                            r"misspelling of 'Benign' \(9 rows\)"):
+    with pytest.raises(SourceRefused, match=r"image 10 of .*a\.json': label 'Benigh' \(1 image\) looks like a "
+                                            r"misspelling of 'Benign' \(9 images\): correct the file"):
         as_table(got, tmp_path)
 
 

@@ -165,7 +165,7 @@ def as_table(got, root: Path, options: dict | None = None):
                   for lab, w in zip(labels, written)]
     else:
         try:
-            _refuse_misspelt_labels([(k + 2, w) for k, w in enumerate(written)], str(root / got.file))
+            _refuse_misspelt_labels([(k + 1, w) for k, w in enumerate(written)], str(root / got.file), "image")
         except ValueError as exc:
             raise SourceRefused(str(exc)) from None
         label_notes(got.within, got.file, ["label"], [], 0, [], None,  # the summary's root stands for the reader's

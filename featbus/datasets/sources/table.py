@@ -438,12 +438,13 @@ def _column_values(rows, c: int, n: int) -> str:
     return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
 
 
-def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
+def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str = "row") -> None:
     """Refuse, before any image is read, a label written on one or two rows that is a plausible typo
     of a label of many rows (:func:`~featbus.datasets._common.plausible_typo`: 'Benigh' beside
     'Benign'): it would become a class of its own. Different words are classes, never misspellings:
     short codes ('LP' beside 'LN', 'FA' beside 'FAD', 'DCIS' beside 'LCIS') and a label inside
-    another ('normal', 'abnormal').
+    another ('normal', 'abnormal'). ``rows`` are ``(number, label)``, ``unit`` what the number counts (a table's
+    rows, an annotation file's images).
 
     Examples
     --------
@@ -467,6 +468,6 @@ def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str) -> None:
                 continue
             if plausible_typo(rare, common):
                 line, written = first[rare]
-                raise ValueError(f"row {line} of {table!r}: label {written!r} ({n} row{'s' if n > 1 else ''}) looks "
-                                 f"like a misspelling of {first[common][1]!r} ({m} rows): correct the table (every "
-                                 "distinct label is a class)")
+                raise ValueError(f"{unit} {line} of {table!r}: label {written!r} ({n} {unit}{'s' if n > 1 else ''}) "
+                                 f"looks like a misspelling of {first[common][1]!r} ({m} {unit}s): correct the "
+                                 f"{'table' if unit == 'row' else 'file'} (every distinct label is a class)")
