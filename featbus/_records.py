@@ -570,10 +570,10 @@ def _run_forked(func: Callable, chunks: list, n_workers: int) -> list:
 
     A :class:`concurrent.futures.ProcessPoolExecutor` with the fork context (which forks every worker before
     its one manager thread starts), not :class:`multiprocessing.pool.Pool` (joblib's ``"multiprocessing"``
-    backend): when a chunk raised, the pool's ``terminate`` takes its task queue's lock, which a worker waiting
-    for its next task holds, and the command hung (``featbus extract --n-jobs 2`` stopping on a truncated
-    frame, 1 run in a few hundred on a loaded machine). Here the first error in order is raised once the
-    chunks already running have finished; the chunks not started are cancelled."""
+    backend), whose ``terminate``, run at the end of every call, kills workers wherever they are: with it
+    ``featbus extract --n-jobs 2`` hung once in CI (300 s; the cause not found, not reproduced in some 400 runs
+    here). This pool ends by sending each worker a sentinel and joining it. The first error in order is raised
+    once the chunks already running have finished; the chunks not started are cancelled."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

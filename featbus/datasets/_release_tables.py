@@ -330,19 +330,20 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
         st = os.stat(path)  # the type before any open: a FIFO named table.csv would block
     except OSError as exc:
         raise TableError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if parsed is None:  # outside tables_read_once: parsed for this caller alone, nothing kept or copied
+        return _parse(Path(path), st.st_mode, [] if notes is None else notes, [] if left_out is None else left_out,
+                      strip, dialect)
     key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, strip, dialect)
-    if parsed is None or key not in parsed:
+    if key not in parsed:
         said, out = [], []
-        header, rows = _parse(Path(path), st.st_mode, said, out, strip, dialect)
-        if parsed is None:
-            return _told(header, rows, said, out, notes, left_out)
-        parsed[key] = (header, rows, said, out)
+        parsed[key] = (*_parse(Path(path), st.st_mode, said, out, strip, dialect), said, out)
     return _told(*parsed[key], notes, left_out)
 
 
 def _told(header: list[str], rows: list[list[str]], said: list, out: list, notes: list | None,
           left_out: list | None) -> tuple[list[str], list[list[str]]]:
-    """A parsed table handed to one caller: its own copy of the rows, its ``notes`` and ``left_out`` extended."""
+    """A table kept by :func:`tables_read_once` handed to one caller: its own copy of the rows (the kept ones stay
+    as parsed for the next), its ``notes`` and ``left_out`` extended."""
     if notes is not None:
         notes.extend(said)
     if left_out is not None:
