@@ -20,7 +20,7 @@ from .._release_rules import class_of_value
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
 from ._base import DrawnMask, Entry, SourceRead, rle_counts
-from .table import _refuse_misspelt_labels, label_notes
+from .table import _refuse_misspelt_labels, spellings
 from .tool_tables import one_class
 
 __all__ = ["NAME", "as_table", "read", "recognise"]
@@ -168,10 +168,9 @@ def as_table(got, root: Path, options: dict | None = None):
             _refuse_misspelt_labels([(k + 1, w) for k, w in enumerate(written)], str(root / got.file), "image")
         except ValueError as exc:
             raise SourceRefused(str(exc)) from None
-        label_notes(got.within, got.file, ["label"], [], 0, [], None,  # the summary's root stands for the reader's
-                    dict(zip((e.label for e in got.entries), labels)), got.within)
-        column = "labels of the 'label' column of "  # a table's words: the file has categories, not columns
-        got.within.label_notes = [n.replace(column, "the categories of ", 1) for n in got.within.label_notes]
+        spelt = spellings(dict(zip((e.label for e in got.entries), labels)))
+        if spelt:
+            got.within.label_notes.append(f"the categories of {str(root / got.file)!r}: {spelt}")
     for e, label in zip(got.entries, labels):
         e.label = label
     return got

@@ -327,6 +327,14 @@ def label_notes(reader, rel, header, used, col, others, given, mapping, summary)
         if others:
             said += "; other candidates: " + ", ".join(f"{header[c]!r} ({_column_values(used, c, 4)})" for c in others)
         summary.label_notes.append(said + "; --label-column names another")
+    spelt = spellings(mapping)
+    if spelt:
+        summary.label_notes.append(f"labels of the {header[col]!r} column of {str(reader.root / rel)!r}: {spelt}")
+
+
+def spellings(mapping: dict[str, str]) -> str:
+    """How each label ``written`` (a key of ``mapping``) that is not its class's name was read (``'Benign' read
+    as 'benign' (case differs)``), joined by ``; `` (empty: every label is its class's name)."""
     spelt = []
     for written, label in sorted(mapping.items(), key=lambda kv: _natural_key(kv[0])):
         if written != label and written.strip().casefold() == label:
@@ -335,9 +343,7 @@ def label_notes(reader, rel, header, used, col, others, given, mapping, summary)
             spelt.append(f"{written!r} read as {label!r} ({why})")
         elif written.strip().casefold() != label:
             spelt.append(f"{written!r} read as {label!r} (a spelling of the class)")
-    if spelt:
-        summary.label_notes.append(f"labels of the {header[col]!r} column of {str(reader.root / rel)!r}: "
-                                   + "; ".join(spelt))
+    return "; ".join(spelt)
 
 
 def table_labels(reader, table, images, rows_of, label_column, folder_classes, summary):
