@@ -205,3 +205,35 @@ def test_without_dask_the_line_names_what_to_install(folder, tmp_path, capsys, m
                  "--dask", "local:2"]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'pip install "featbus[dask]"' in err, err
+
+
+def _write_to_stderr() -> None:
+    import sys
+
+    sys.stderr.write("python stderr of a worker\n")
+    sys.stderr.flush()
+    os.write(2, b"fd 2 of a worker\n")
+
+
+def test_the_commands_own_cluster_says_nothing_of_its_own(folder, tmp_path, capfd):
+    """The local cluster --dask local:N starts is the command's: with port 8787 held by another program its
+    scheduler takes a free loopback port without a warning, and its workers' stderr (where Dask prints a
+    cancelled task's traceback on a Ctrl-C) reaches no terminal; the command's own lines are all there is."""
+    import socket
+
+    from featbus.cli._dask import _client
+
+    with socket.socket() as held:
+        try:
+            held.bind(("127.0.0.1", 8787))
+            held.listen()
+        except OSError:  # held already, by another program: the case itself
+            pass
+        assert main(["extract", str(folder), "-f", "intensity", "-o", str(tmp_path / "f.parquet"), "--dask",
+                     "local:1"]) == 0
+    err = capfd.readouterr().err
+    assert "8787" not in err and "warning" not in err.lower() and "distributed" not in err, err
+    with _client(("local", 1)) as client:
+        client.run(_write_to_stderr)
+    err = capfd.readouterr().err
+    assert "of a worker" not in err, err

@@ -72,9 +72,15 @@ def _client(spec: tuple[str, int | str]):
     from distributed import Client
 
     if spec[0] == "local":
+        import logging
+
         from ..compute.distributed import local_client
 
-        client = local_client(n_workers=int(spec[1]), threads_per_worker=1)
+        # the cluster is the command's own: its log lines (a task cancelled by a Ctrl-C, a worker killed when it
+        # outlives the close by 4 s) and its workers' stderr are not the user's; the command says what became of
+        # every row (featbus.cli._dask_worker)
+        client = local_client(n_workers=int(spec[1]), threads_per_worker=1, silence_logs=logging.ERROR,
+                              preload=["featbus.cli._dask_worker"])
     else:
         try:
             client = Client(spec[1], timeout="20s")

@@ -530,5 +530,9 @@ def local_client(n_workers: int = 2, threads_per_worker: int = 1, *, memory_limi
     opts = dict(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                 host="127.0.0.1", dashboard_address=None, memory_limit=memory_limit)
     opts.update(kwargs)
+    # without a dashboard the scheduler still serves its HTTP routes (health, metrics), by default on port 8787,
+    # warning when another cluster holds it: a free port of the loopback interface instead, no dashboard
+    opts["scheduler_kwargs"] = {"dashboard": False, "dashboard_address": "127.0.0.1:0",
+                                **(opts.get("scheduler_kwargs") or {})}
     # the client starts the cluster, so closing the client closes the cluster too
     return Client(**opts)
