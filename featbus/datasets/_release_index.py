@@ -15,6 +15,9 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+from ..io import write_file
+from ._release_tables import read_table
+
 __all__ = ["FORMULA_STARTS", "MANIFEST_COLUMNS", "escape_cell", "mask_cell_files", "own_column", "read_index_rows",
            "unescape_cell", "write_index_rows"]
 
@@ -90,8 +93,6 @@ def write_index_rows(path: Path, rows: list[tuple[str, str, str, tuple[str, ...]
     ``splits``) when given, then ``size_column`` (each image's pixel size in ``sizes``, ``None`` for
     none) when given; every cell escaped (:func:`escape_cell`); written whole under a temporary name
     (:func:`featbus.io.write_file`)."""
-    from ..io import write_file
-
     wide = {"mask": max([1] + [len(masks) for *_, masks in rows]), "split": int(splits is not None)}  # else 1 cell
     header = [c if k == 0 else f"{c} {k + 1}" for c in MANIFEST_COLUMNS for k in range(wide.get(c, 1))]
     out = io.StringIO(newline="")
@@ -114,8 +115,6 @@ def read_index_rows(path: Path, notes: list[str], left_out: list,
     differs only in Unicode normalisation from one in its folder (NFC written, NFD on disk as macOS
     stores names) is found, and said in ``notes``. ``check(line, row)``, when given, sees each row as it is
     read and may raise, ending the read there."""
-    from ._release_tables import read_table
-
     header, rows = read_table(path, notes=notes, left_out=left_out, strip=False, dialect=csv.excel)  # as written
     if "image" not in [h.strip().lower() for h in header]:  # a manifest by hand: its delimiter sniffed
         header, rows = read_table(path, notes=[], left_out=[], strip=True)
@@ -145,8 +144,6 @@ def _found(base: str, written: str, matched: list, folders: dict) -> str:
     if os.path.lexists(target):
         return written
     parent = os.path.dirname(target)
-    if folders.get(parent, ()) is None:  # a folder that is not there: nothing to match
-        return written
     if parent not in folders:
         try:
             names: dict[str, list[str]] | None = {}

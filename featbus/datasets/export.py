@@ -17,16 +17,21 @@ worked out from the files and said), stricter only in that a row naming no image
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from sklearn.utils import Bunch
 
-from ..vocabulary import MASK_FOLDER
+from ..vocabulary import MASK_FOLDER, WORKING_LAYOUTS
 from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _natural_key
 from ._release_rules import mask_parts
+from ._release_scan import one_level_down
+from .release import read_release
+from .sources.folders import masks_not_a_class
 
 __all__ = ["load_export", "paired_folders", "refuse_no_class_folders"]
 
@@ -58,26 +63,21 @@ def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
     stems = {d: {f.stem.casefold() for f in files[d]} for d in subdirs}
     as_masks = {d: {(mask_parts(f.stem) or (f.stem,))[0].casefold() for f in files[d]}  # 'a_mask' names 'a'
                 for d in subdirs}
-    for i, a in enumerate(subdirs):
-        for b in subdirs[i + 1:]:
-            # class folders may share file names (1.png, 2.png, ... in each class): a pair is an image
-            # folder and its masks only when one of them says so by its name or holds mask-like images
-            for images, masks in ((a, b), (b, a)):
-                if len(stems[images]) < 2 or stems[images] != as_masks[masks]:
-                    continue
-                if MASK_FOLDER.search(masks.name) or (
-                        not MASK_FOLDER.search(images.name) and _mask_like(masks) and not _mask_like(images)):
-                    return images, masks
+    # class folders may share file names (1.png, 2.png, ... in each class): a pair is an image
+    # folder and its masks only when one of them says so by its name or holds mask-like images
+    for a, b in itertools.combinations(subdirs, 2):
+        for images, masks in ((a, b), (b, a)):
+            if len(stems[images]) < 2 or stems[images] != as_masks[masks]:
+                continue
+            if MASK_FOLDER.search(masks.name) or (
+                    not MASK_FOLDER.search(images.name) and _mask_like(masks) and not _mask_like(images)):
+                return images, masks
     return None
 
 
 def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
     """Refuse, saying what it holds, a folder read as class folders that has none, or whose two
     sub-folders are images and their masks (:func:`paired_folders`): nothing labels its images."""
-    from ..vocabulary import WORKING_LAYOUTS
-    from ._release_scan import one_level_down
-    from .sources.folders import masks_not_a_class
-
     if not any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
         raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
                          f"{one_level_down(root, None, extensions)}; featbus reads {WORKING_LAYOUTS}")
@@ -89,8 +89,6 @@ def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
 def _mask_like(folder: Path) -> bool:
     """Whether the first image of ``folder`` looks like a mask: at most two grey levels, or a colour
     mask (a few colours, black among them: one colour per class on a black background)."""
-    from PIL import Image
-
     first = min(_files(folder), default=None)
     if first is None:
         return False
@@ -145,8 +143,6 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
         record's ``meta`` holds the table's row; ``skipped`` lists ``(path, reason)``,
         ``dropped_masks`` ``(mask path, reason, image path)``; ``label_column`` the column read.
     """
-    from .release import read_release
-
     root = Path(root)
     _check_loader_choices(on_error, None)
     rel = read_release(root, image_column=image_column, label_column=label_column, group_column=group_column,

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from ..progress import find_stack_level
 from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _pattern_regex
+from .export import refuse_no_class_folders
 from .given import read_index
 from .release import read_release
 
@@ -78,8 +79,6 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
         if absent := [c for c in classes if not (root / c).is_dir()]:
             raise FileNotFoundError(f"class folder(s) {absent} not found in {str(root)!r}")
     elif require_labels:
-        from .export import refuse_no_class_folders
-
         refuse_no_class_folders(root, exts)
     rel = read_release(root, mask_pattern=mask_pattern, group_pattern=group_pattern)
     if require_labels and not any(rel.labels):  # one class folder, else the reader's refusal: why nothing labels them

@@ -9,6 +9,7 @@ pixels itself, lazily), so a cold ``featbus predict`` imports what the model nee
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,8 +86,7 @@ def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> R
         if mask_pattern is not None:
             raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a release in one file: "
                                "drop the option")
-        return read_release(p)
-    if not p.is_dir():
+    elif not p.is_dir():
         raise ReleaseError(f"{str(p)!r} is neither a folder, a CSV manifest nor a release in one file (an archive, "
                            "an .npz)")
     return read_release(p, mask_pattern=mask_pattern)
@@ -101,25 +101,22 @@ def masks_given(paths: Sequence[str | os.PathLike]) -> list[str]:
     from ._release_rules import mask_parts
 
     files = [Path(p) for p in paths]
-    given: dict[Path, set[str]] = {}
-    for f in files:
-        given.setdefault(f.parent, set()).add(f.stem.casefold())
-    beside: dict[Path, list[str]] = {}
+    given = {(f.parent, f.stem.casefold()) for f in files}
 
-    def lies_beside(f: Path, stem: str) -> bool:
-        if f.parent not in beside:
-            try:
-                beside[f.parent] = os.listdir(f.parent)
-            except OSError:
-                beside[f.parent] = []
-        return any(n != f.name and n.startswith(stem + ".") for n in beside[f.parent])
+    @functools.cache
+    def listing(folder: Path) -> list[str]:
+        try:
+            return os.listdir(folder)
+        except OSError:
+            return []
 
     out = []
     for p, f in zip(paths, files):
         parts = mask_parts(f.stem)
         if parts is None or parts[0].casefold() == f.stem.casefold():
             continue
-        if parts[0].casefold() in given[f.parent] or lies_beside(f, parts[0]):
+        if (f.parent, parts[0].casefold()) in given or any(n != f.name and n.startswith(parts[0] + ".")
+                                                           for n in listing(f.parent)):
             out.append(str(p))
     return out
 

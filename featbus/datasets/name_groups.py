@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._release_rules import class_of_value, original_stem, split_of
+
 __all__ = ["PREFIX_NUMBER", "name_groups", "pattern_groups", "propose_prefix_groups"]
 
 #: The file-name shape whose prefix names a patient: a prefix, then ``_``, ``-``, ``@`` or spaces, then a
@@ -25,8 +27,6 @@ PREFIX_NUMBER = re.compile(r"^(?P<prefix>.+?)[\s_\-@]+\d+$")
 def _stems(paths: Sequence[str | os.PathLike]) -> list[str]:
     """The file stems, each as named before a labelling tool renamed it
     (:func:`~featbus.datasets._release_rules.original_stem`)."""
-    from ._release_rules import original_stem
-
     return [original_stem(Path(str(p)).stem)[0] for p in paths]
 
 
@@ -71,13 +71,8 @@ def pattern_groups(paths: Sequence[str | os.PathLike], pattern: str) -> tuple[np
     except re.error as exc:
         raise ValueError(f"group pattern {pattern!r} is not a regular expression: {exc}") from None
     stems = _stems(paths)
-    patients, unmatched = [], []
-    for stem in stems:
-        m = regex.search(stem)
-        value = (m.group(1) if regex.groups else m.group(0)) if m else None
-        if not value:
-            unmatched.append(stem)
-        patients.append(value or "")
+    patients = [(m.group(1 if regex.groups else 0) if m else None) or "" for m in map(regex.search, stems)]
+    unmatched = [s for s, p in zip(stems, patients) if not p]
     if unmatched:
         matched = len(stems) - len(unmatched)
         example = next((s for s in stems if s not in unmatched), None)
@@ -108,14 +103,10 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     >>> propose_prefix_groups(["benign_1.png", "malignant_2.png", "benign_3.png"], ["benign", "malignant"]) is None
     True
     """
-    prefixes = []
-    for stem in _stems(paths):
-        m = PREFIX_NUMBER.match(stem)
-        if m is None:
-            return None
-        prefixes.append(m.group("prefix"))
-    from ._release_rules import class_of_value, split_of
-
+    found = [PREFIX_NUMBER.match(stem) for stem in _stems(paths)]
+    if not all(found):
+        return None
+    prefixes = [m.group("prefix") for m in found]
     distinct = set(prefixes)
     names = {str(c).strip().casefold() for c in classes}
     if (len(distinct) < 2 or len(distinct) == len(prefixes)
@@ -142,18 +133,15 @@ def name_groups(paths: Sequence[str | os.PathLike], *, pattern: str | None = Non
     """
     if pattern is not None:
         groups, patients = pattern_groups(paths, pattern)
-        told = f"patients: --group-pattern {pattern!r} on the file names"
-        example = f"{Path(str(paths[0])).name!r} -> {patients[0]!r}"
-        note = (f"patients from the file names by --group-pattern {pattern!r} ({example}): "
-                f"{groups.max() + 1} patients for {len(groups)} images")
-        return groups, told, note
-    patients = propose_prefix_groups(paths, classes)
-    if patients is None:
+    elif (patients := propose_prefix_groups(paths, classes)) is None:
         return None
-    groups = _by_first_appearance(patients)
+    else:
+        groups = _by_first_appearance(patients)
     example = f"{Path(str(paths[0])).name!r} -> {patients[0]!r}"
-    told = f"patients: the file-name prefix before _NUMBER ({example})"
-    note = (f"no patient column: patients read from the file names, the prefix before _NUMBER ({example}): "
-            f"{groups.max() + 1} patients for {len(groups)} images; --group-pattern REGEX sets another rule, "
-            "--group-column a table's column")
-    return groups, told, note
+    counts = f"{groups.max() + 1} patients for {len(groups)} images"
+    if pattern is not None:
+        return groups, f"patients: --group-pattern {pattern!r} on the file names", (
+            f"patients from the file names by --group-pattern {pattern!r} ({example}): {counts}")
+    return groups, f"patients: the file-name prefix before _NUMBER ({example})", (
+        f"no patient column: patients read from the file names, the prefix before _NUMBER ({example}): {counts}; "
+        "--group-pattern REGEX sets another rule, --group-column a table's column")

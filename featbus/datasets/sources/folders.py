@@ -51,11 +51,9 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
         return classes, patients
     words = all(class_of_value(v) for v in first)
     if ids and not words and {_id_key(v) for v in first} <= ids:  # ids, never classes: the patient level
-        return classes, [d[0] if d else None for d in dirs] if all(dirs) else patients
+        return classes, [d[0] for d in dirs] if all(dirs) else patients
     if labelled and not words:  # a table labels the images: folders of other names are patients
-        if all(dirs) and len(first) > 1:
-            patients = [d[0] for d in dirs]
-        return classes, patients
+        return classes, [d[0] for d in dirs] if all(dirs) and len(first) > 1 else patients
     if words or len(first) <= MAX_CLASS_FOLDERS:
         classes = [d[0] if d else None for d in dirs]
         second = {d[1] for d in dirs if len(d) > 1}
@@ -174,8 +172,7 @@ def _table_ids(reader, names: set[str]) -> str | None:
         for c, name in enumerate(header):
             if column_key(name) in LABEL_COLUMNS:
                 continue
-            cells = [_id_key(row[c]) if c < len(row) else "" for row in rows]
-            values = set(cells)
+            values = {_id_key(row[c]) if c < len(row) else "" for row in rows}
             if names <= values and (column_key(name) in by_name
                                     or all(ID_VALUE.fullmatch(v) for v in values if v)):
                 return f"the values of the {name!r} column of {rel.as_posix()}"
@@ -192,19 +189,17 @@ def _one_patient_each(reader, images, folder_classes, below) -> str | None:
     patients: list | None = below if all(below) else None
     if patients is None and all(dicom_name(i) for i in images):
         ids = dicom.header_values(reader, images, ("PatientID",))
-        patients = [ids[i].get("PatientID") for i in images] if all(ids[i].get("PatientID") for i in images) \
-            else None
+        patients = [ids[i].get("PatientID") for i in images]
+        patients = patients if all(patients) else None
         how = "the PatientID of its DICOM files"
     if patients is None:
         patients = propose_prefix_groups(images, sorted({f for f in folder_classes if f}))
         how = f"the file-name prefix, {images[0].name!r} -> {patients[0]!r}" if patients else how
     if patients is None:
         return None
-    each: dict[str, set] = {}
-    for folder, patient in zip(folder_classes, patients):
-        if folder is not None:
-            each.setdefault(folder, set()).add(patient)
-    if len(each) < 2 or any(len(p) != 1 for p in each.values()) or len(set.union(*each.values())) < len(each):
+    pairs = {(folder, patient) for folder, patient in zip(folder_classes, patients) if folder is not None}
+    named = {folder for folder, _ in pairs}  # each folder one patient, no patient in two folders
+    if len(named) < 2 or len(pairs) != len(named) or len({patient for _, patient in pairs}) != len(pairs):
         return None
     return f"each holds one patient's images ({how})"
 

@@ -8,14 +8,19 @@ import functools
 import os
 import stat
 from dataclasses import replace
+from itertools import compress
 from pathlib import Path
 
 from ..._records import ImageError
+from ..._registry import did_you_mean
+from ...io import pixel_limit_problem
 from .._common import _check_label_spellings, _natural_key
 from .._release_index import MANIFEST_COLUMNS, mask_cell_files, read_index_rows
 from .._release_rules import split_counts, split_of
-from .._release_tables import TableError
+from .._release_scan import probe_files
+from .._release_tables import SourceRefused, TableError
 from .._release_types import LeftOut, ReleaseError, ReleaseSummary, unescape_cell
+from ..name_groups import pattern_groups, propose_prefix_groups
 from ._base import DrawnMask, Entry, SourceRead
 from ._refs import reference_from_text
 from .table import pixel_size_cells
@@ -38,8 +43,6 @@ def read(root: Path, file: Path, images, unannotated: str = "normal", *, options
     folder and files anywhere, checked here (``SourceRead.whole``). ``options`` are
     :func:`~featbus.datasets.read_release`'s; one naming a release's own table or files is refused (an index's
     columns are its own)."""
-    from .._release_tables import SourceRefused
-
     path = root / file
     refused = ["--" + k.replace("_", "-") for k in ("image_column", "label_column", "group_column", "mask_pattern")
                if options[k] is not None]
@@ -69,8 +72,8 @@ def _missing(file: str, what: str, cell: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _drawn_masks(path: str, stamp: tuple) -> dict:
-    """The masks a COCO file draws, by image id (each file parsed once while it is unchanged: ``stamp``)."""
+def _drawn_masks(path: str, _stamp: tuple) -> dict:
+    """The masks a COCO file draws, by image id (parsed once while unchanged: ``_stamp`` keys the cache)."""
     from .coco import read as read_coco
 
     try:
@@ -157,8 +160,6 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
     needs = ("image", "label") if strict and require_labels else ("image",)
     absent = [c for c in needs if c not in keys]
     if absent:
-        from ..._registry import did_you_mean
-
         hint = "".join(did_you_mean(c, keys).replace(" (did", f" ({c!r}: did") for c in absent)
         raise ReleaseError(f"{str(path)!r} has no column(s) {absent}{hint}; an index (featbus read DATA --index "
                            f"FILE) or a manifest needs {' and '.join(repr(c) for c in needs)} (optional: "
@@ -196,40 +197,27 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
             if classes is not None and label not in [str(c) for c in classes]:
                 raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
                                                   f"{[str(c) for c in classes]}")
-        found = []
-        for m, target in targets:
-            if isinstance(target, DrawnMask) or os.path.isfile(_container(target)):
-                found.append(target)
-            else:
-                left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
-                                        f"{m!r} (the image kept without it)"))
+        there = [isinstance(target, DrawnMask) or os.path.isfile(_container(target)) for _, target in targets]
+        left_out += [LeftOut(f"row {line} of {path.name}", "mask not found", f"{m!r} (the image kept without it)")
+                     for (m, _), ok in zip(targets, there) if not ok]
         kept.append((line, row["cells"]))
         no_patient += has_group and not group
-        entries.append(Entry(image, label or None, tuple(found), patient=group or name,
-                             split=split))  # an empty patient cell: its own patient, said
-    images = [e.image for e in entries]
-    if probe and images:
-        from ...io import pixel_limit_problem
-        from .._release_scan import probe_files
-
+        entries.append(Entry(image, label or None, tuple(t for (_, t), ok in zip(targets, there) if ok),
+                             patient=group or name, split=split))  # an empty patient cell: its own patient, said
+    if probe and entries:
         # files only: an archive's member or an array's row is checked where its pixels are read
-        probed = probe_files(Path(base.anchor), [p for p in images if isinstance(p, Path)])  # absolute paths
-        keep, refused = [], []
-        for k, (img, (line, _)) in enumerate(zip(images, kept)):
-            shape, problem = probed[img] if isinstance(img, Path) else (None, None)
-            problem = problem or (pixel_limit_problem(shape) if shape is not None else None)
-            if problem is None:
-                keep.append(k)
-            else:
-                refused.append(LeftOut(f"row {line} of {path.name}", problem[0],
-                                       img.as_posix() + (f": {problem[1]}" if problem[1] else "")))
+        probed = probe_files(Path(base.anchor), [e.image for e in entries if isinstance(e.image, Path)])  # absolute
+        problems = [probed[e.image] if isinstance(e.image, Path) else (None, None) for e in entries]
+        problems = [why or (pixel_limit_problem(shape) if shape is not None else None) for shape, why in problems]
+        refused = [LeftOut(f"row {line} of {path.name}", p[0], e.image.as_posix() + (f": {p[1]}" if p[1] else ""))
+                   for e, (line, _), p in zip(entries, kept, problems) if p is not None]
         left_out += refused
-        if not keep:
-            first = refused[0]
-            raise ReleaseError(f"none of the {len(images)} images {str(path)!r} lists can be read (the first, "
-                               f"{first.item}: {first.reason}, {first.detail})")
-        entries, kept = [entries[k] for k in keep], [kept[k] for k in keep]
-        images = [e.image for e in entries]
+        if len(refused) == len(entries):
+            raise ReleaseError(f"none of the {len(entries)} images {str(path)!r} lists can be read (the first, "
+                               f"{refused[0].item}: {refused[0].reason}, {refused[0].detail})")
+        keep = [p is None for p in problems]
+        entries, kept = list(compress(entries, keep)), list(compress(kept, keep))
+    images = [e.image for e in entries]
     if images and len(absent) == len(images):
         raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
                            f"{absent[0][0]}: {absent[0][1]!r})")
@@ -244,17 +232,12 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
                              mask_column="mask" if "mask" in keys else None, class_source="the 'label' column",
                              patient_source="column" if has_group else "one per image", left_out=left_out,
                              notes=[f"{n}." for n in notes])
-    groups = None
-    if not has_group:  # patients from the file names where they share a PREFIX_NUMBER shape
-        from ..name_groups import propose_prefix_groups
-
-        groups = propose_prefix_groups(images, named)
-        if groups is not None:
-            summary.patient_source = "file-name prefix"
-            summary.patient_detail = f"{images[0].name!r} -> {groups[0]!r}"
+    # no group column: patients from the file names where they share a PREFIX_NUMBER shape
+    groups = None if has_group else propose_prefix_groups(images, named)
+    if groups is not None:
+        summary.patient_source = "file-name prefix"
+        summary.patient_detail = f"{images[0].name!r} -> {groups[0]!r}"
     if group_pattern is not None:
-        from ..name_groups import pattern_groups
-
         _, groups = pattern_groups(images, group_pattern)
         summary.patient_source = "pattern"
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
