@@ -16,30 +16,40 @@ from . import table
 from ._base import ReleaseError
 
 __all__ = ["NAME", "dicom_keywords", "header_column", "header_field", "header_labels", "header_values", "headers",
-           "patients", "pixel_sizes", "table_by_header"]
+           "patients", "pixel_sizes", "read_headers", "table_by_header", "values_of"]
 
 NAME = "DICOM headers"
 
 
 def headers(reader, images) -> dict:
-    """The DICOM images' headers (:func:`featbus.io.dicom_header`, no pixel read; None where one
-    cannot be read), each file read once for every step that asks (keys, patients, pixel sizes)."""
+    """The DICOM images' headers (None where one cannot be read or for no DICOM file), each file read
+    once for every step that asks (keys, patients, pixel sizes)."""
+    reader.headers.update(read_headers(reader.root, [i for i in images if dicom_name(i) and i not in reader.headers]))
+    return {i: reader.headers.get(i) for i in images}
+
+
+def read_headers(root: Path, images) -> dict:
+    """Each file's header (:func:`featbus.io.dicom_header`: no pixel read; None where it cannot be
+    read), eight files at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ...io import dicom_header
 
-    todo = [i for i in images if dicom_name(i) and i not in reader.headers]
-    if todo:
-        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-            reader.headers.update(zip(todo, pool.map(lambda i: dicom_header(reader.root / i), todo)))
-    return {i: reader.headers.get(i) for i in images}
+    if not images:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(images))) as pool:
+        return dict(zip(images, pool.map(lambda i: dicom_header(root / i), images)))
 
 
 def header_values(reader, images, fields) -> dict[Path, dict[str, str]]:
-    """``fields`` of each image's DICOM header as text (``""`` where it has none; ``{}`` for an image
-    whose header cannot be read or that is no DICOM file)."""
-    return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields}
-            for i, ds in headers(reader, images).items()}
+    """``fields`` of each image's DICOM header (:func:`values_of`; ``{}`` for no DICOM file)."""
+    return values_of(headers(reader, images), fields)
+
+
+def values_of(heads: dict, fields) -> dict[Path, dict[str, str]]:
+    """``fields`` of each header as text (``""`` where it has none; ``{}`` for a header that
+    cannot be read)."""
+    return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields} for i, ds in heads.items()}
 
 
 def header_field(reader, name: str | None, images, header=()) -> str | None:
@@ -69,15 +79,12 @@ def table_by_header(reader, images, image_column, summary):
     dicom = [i for i in images if dicom_name(i)]
     if not dicom or not reader.read_tables.read:
         return None, {}, images
-    named = {h.strip() for header, _ in reader.read_tables.read.values() for h in header}
-    fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(f for f in (header_field(reader, n, dicom)
-                                                                      for n in named) if f)))
+    named = {column_key(h) for header, _ in reader.read_tables.read.values() for h in header} & dicom_keywords().keys()
+    fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(dicom_keywords()[n] for n in named)))
     heads = header_values(reader, dicom, fields)
     best = None
     for rel, (header, rows) in reader.read_tables.read.items():
-        for c in range(len(header)):
-            if image_column is not None and column_key(header[c]) != column_key(image_column):
-                continue
+        for c in [c for c, h in enumerate(header) if image_column is None or column_key(h) == column_key(image_column)]:
             rows_with: dict[str, list[int]] = {}
             for k, row in enumerate(rows):
                 rows_with.setdefault(row[c].strip(), []).append(k)
