@@ -54,12 +54,12 @@ SIDE_VIEW = ("left or right breast", "image view")
 DICOM_INFO, META = "dicom_info.csv", "meta.csv"
 
 
-def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+def recognise(files: list[Path], root: Path) -> list[Path]:
     """The four description tables (by their published names) where their paths are TCIA's UID
     folders, not on disk, and beside them a JPEG conversion's ``dicom_info.csv`` and ``meta.csv``; a
     copy whose paths are its files (the PNG-converted shape commonly shared) is a table like any other,
     read by its columns."""
-    mine = [f for f in files if TABLE.match(f.name) and root is not None and not _paths_on_disk(root, f)]
+    mine = [f for f in files if TABLE.match(f.name) and not _paths_on_disk(root, f)]
     folders = {f.parent for f in mine}
     return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
 
@@ -132,11 +132,9 @@ def _double_filed(root: Path, file: Path, keys: set) -> list:
     split files too (``Mass-Training_P_00001_LEFT_CC`` and ``Calc-Training_P_00001_LEFT_CC``)."""
     kind, split = TABLE.match(file.name).groups()
     other = file.parent / f"{'calc' if kind.lower() == 'mass' else 'mass'}_case_description_{split}_set.csv"
-    if not (root / other).is_file():
-        return []
     try:
         header, rows = table(root, other, ("patient_id", *SIDE_VIEW))
-    except SourceError:
+    except SourceError:  # no such table (read_table's OSError), or not of these columns
         return []
     cols = [column(header, c) for c in ("patient_id", *SIDE_VIEW)]
     return sorted(keys & {tuple(row[c].strip() for c in cols) for _, row in rows})
@@ -192,16 +190,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(where, "mask not found", words[1].format(roi) + " (the image kept without "
                                                                                        "its mask)"))
         for f, kind in roi_files:
-            if f in kinds:
-                what = kinds[f][0]
-            else:
+            if f not in kinds:
                 what, why = kinds[f] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, f)
                 if what == "crop":
                     got.left_out.append(LeftOut(f.as_posix(), "cropped image",
                                                 f"the cropped image of {name.format(roi)} ({why}), not a scan"))
                 elif what != "mask":
                     got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
-            if what == "mask":
+            if kinds[f][0] == "mask":
                 scan["masks"].append(f)
     for found, scan in scans.items():
         line, row, _ = scan["rows"][0]

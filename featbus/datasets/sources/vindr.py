@@ -31,11 +31,9 @@ KEY = ("study_id", "image_id", "laterality", "view_position", "breast_birads")
 FINDING = ("finding_categories", "xmin", "ymin", "xmax", "ymax")
 
 
-def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+def recognise(files: list[Path], root: Path) -> list[Path]:
     """The breast-level table (its key and ``breast_birads``), the findings table and the
     ``metadata.csv`` beside it."""
-    if root is None:
-        return []
     heads = {f: columns(header_row(root, f)) for f in files if f.suffix.lower() == ".csv"}
     mine = [f for f, h in heads.items() if h >= {column_key(c) for c in KEY}]
     folders = {f.parent for f in mine}
