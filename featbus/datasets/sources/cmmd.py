@@ -18,7 +18,7 @@ from .._release_join import join
 from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
 from ._screening import SIDES, column, columns, header_row, row_dict, table
-from .dicom import read_headers, values_of
+from .dicom import header_values, read_headers
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -81,8 +81,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     by_patient = join([[p] for p in ids], [img for img in images or () if img not in key_of], ("ID1",), many=True)
     patient_of = {img: p for p, files in zip(ids, by_patient.files) for img in files}
     patient_of.update({img: key[0] for img, key in key_of.items()})
-    heads = values_of(read_headers(root, [img for img in patient_of if img not in key_of]),
-                      ("ImageLaterality", "Laterality", "ViewPosition"))
+    heads = header_values(read_headers(root, [img for img in patient_of if img not in key_of]),
+                          ("ImageLaterality", "Laterality", "ViewPosition"))
     heads.update({img: {"ImageLaterality": key[1], "Laterality": "", "ViewPosition": "_".join(img.stem.split("_")[2:])}
                   for img, key in key_of.items()})
     if key_of:

@@ -16,7 +16,7 @@ from . import table
 from ._base import ReleaseError
 
 __all__ = ["NAME", "dicom_keywords", "header_column", "header_field", "header_labels", "header_values", "headers",
-           "patients", "pixel_sizes", "read_headers", "table_by_header", "values_of"]
+           "patients", "pixel_sizes", "read_headers", "table_by_header"]
 
 NAME = "DICOM headers"
 
@@ -41,14 +41,9 @@ def read_headers(root: Path, images) -> dict:
         return dict(zip(images, pool.map(lambda i: dicom_header(root / i), images)))
 
 
-def header_values(reader, images, fields) -> dict[Path, dict[str, str]]:
-    """``fields`` of each image's DICOM header (:func:`values_of`; ``{}`` for no DICOM file)."""
-    return values_of(headers(reader, images), fields)
-
-
-def values_of(heads: dict, fields) -> dict[Path, dict[str, str]]:
-    """``fields`` of each header as text (``""`` where it has none; ``{}`` for a header that
-    cannot be read)."""
+def header_values(heads: dict, fields) -> dict[Path, dict[str, str]]:
+    """``fields`` of each header (:func:`headers`, :func:`read_headers`) as text (``""`` where it has
+    none; ``{}`` for no header)."""
     return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields} for i, ds in heads.items()}
 
 
@@ -62,7 +57,7 @@ def header_field(reader, name: str | None, images, header=()) -> str | None:
 
 def header_column(reader, images, field: str, option: str) -> list[str]:
     """Each image's value of a DICOM header field named by ``option``; an image without one refused."""
-    values = header_values(reader, images, (field,))
+    values = header_values(headers(reader, images), (field,))
     for img in images:
         if not values[img].get(field):
             raise ReleaseError(f"{option} {field}: the DICOM header of {str(reader.root / img)!r} has no {field}"
@@ -81,7 +76,7 @@ def table_by_header(reader, images, image_column, summary):
         return None, {}, images
     named = {column_key(h) for header, _ in reader.read_tables.read.values() for h in header} & dicom_keywords().keys()
     fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(dicom_keywords()[n] for n in named)))
-    heads = header_values(reader, dicom, fields)
+    heads = header_values(headers(reader, dicom), fields)
     best = None
     for rel, (header, rows) in reader.read_tables.read.items():
         for c in [c for c, h in enumerate(header) if image_column is None or column_key(h) == column_key(image_column)]:
@@ -130,7 +125,7 @@ def patients(reader, images, summary):
     """Each image's ``PatientID`` when every image is a DICOM file that has one, else ``None``."""
     if not images or not all(dicom_name(i) for i in images):
         return None
-    ids = header_values(reader, images, ("PatientID",))
+    ids = header_values(headers(reader, images), ("PatientID",))
     if not all(ids[i].get("PatientID") for i in images):
         return None
     summary.patient_source = "DICOM header"

@@ -22,7 +22,7 @@ from .._release_join import TOKENS, join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
 from ._screening import SIDES, VIEWS, column, row_dict, table
-from .dicom import read_headers, values_of
+from .dicom import header_values, read_headers
 from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise", "xml_outlines"]
@@ -79,9 +79,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     xmls, _ = list_folder(root / xml_dir, (".xml",))
     xml_of = {x.stem: xml_dir / x for x in xmls}
     found = [(line, row, file.parent / f if f is not None else None) for (line, row), f in zip(rows, joined.files)]
-    shapes = values_of(read_headers(root, [img for _, _, img in found if img is not None
-                                           and img.stem.split("_")[0] in xml_of and img.suffix.lower() == ".dcm"]),
-                       ("Rows", "Columns"))
+    dicom = [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of
+             and img.suffix.lower() == ".dcm"]
+    shapes = header_values(read_headers(root, dicom), ("Rows", "Columns"))
     n_points = resized = 0
     for line, row, img in found:
         where = f"row {line} of {file.as_posix()}"
