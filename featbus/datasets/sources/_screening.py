@@ -50,9 +50,9 @@ def columns(header: list[str]) -> set[str]:
     return {column_key(h) for h in header}
 
 
-def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """``(header, [(line, row), ...])`` of table ``rel`` read within the reader's bounds; a table
-    without one of the columns ``needs`` is a :class:`SourceError` naming them."""
+def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]], list[int]]:
+    """``(header, [(line, row), ...], [the column of each of needs])`` of table ``rel`` read within the
+    reader's bounds; a table without one of the columns ``needs`` is a :class:`SourceError` naming them."""
     try:
         header, rows = read_at(root, rel)
     except TableError as exc:
@@ -61,7 +61,7 @@ def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], lis
     if absent:
         raise SourceError(f"no column {', '.join(repr(a) for a in absent)} (its columns: "
                           f"{', '.join(repr(h) for h in header[:12])})")
-    return header, [(k + 2, row) for k, row in enumerate(rows)]
+    return header, [(k + 2, row) for k, row in enumerate(rows)], [column(header, n) for n in needs]
 
 
 def column(header: list[str], name: str) -> int:

@@ -17,7 +17,7 @@ from ..._records import LeftOut
 from .._release_join import join
 from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
-from ._screening import SIDES, column, columns, header_row, row_dict, table
+from ._screening import SIDES, columns, header_row, row_dict, table
 from .dicom import header_values, read_headers
 
 __all__ = ["NAME", "read", "recognise"]
@@ -56,14 +56,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="ID1",
                      key="ID1 + LeftRight (the image's patient folder + its ImageLaterality header)")
     try:
-        header, rows = table(root, file, NEEDS)
+        header, rows, (c_id, c_side, c_class) = table(root, file, NEEDS)
     except SourceError as exc:
         why = _merged_header(root, file)
         if why:  # the release's label table, unreadable as saved: refused, never read as folder names
             raise SourceRefused(f"{str(root / file)!r}: {why}: {exc}; the column names must be its first row "
                                "(unmerge them)") from None
         raise
-    c_id, c_side, c_class = (column(header, c) for c in NEEDS)
     breast: dict[tuple[str, str], tuple[int, list[str]]] = {}
     for line, row in rows:
         key = (row[c_id].strip(), SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()))

@@ -21,7 +21,7 @@ from ...io import header_shape, list_folder
 from .._release_join import TOKENS, join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
-from ._screening import SIDES, VIEWS, column, row_dict, table
+from ._screening import SIDES, VIEWS, row_dict, table
 from .dicom import header_values, read_headers
 from .yolo import bounded_text
 
@@ -70,8 +70,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
         got.not_used = f"the same table as {file.with_suffix('.xls').as_posix()}, which is read"
         return got
-    header, rows = table(root, file, NEEDS)
-    c_name, c_birads = (column(header, c) for c in NEEDS)
+    header, rows, (c_name, c_birads) = table(root, file, NEEDS)
     joined = join([[row[c_name]] for _, row in rows], [img for img in images or () if FILE.match(img.name)],
                   ("File Name",), under=file.parent, publisher=("AllDICOMs/id_", (), TOKENS))
     got.key = "'File Name' = the file name's first token" if joined.separator == TOKENS else joined.words

@@ -17,7 +17,7 @@ from ..._records import LeftOut
 from .._release_join import join
 from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import column, columns, header_row, row_dict, side_view, table
+from ._screening import columns, header_row, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -50,9 +50,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         return got
     test = file.name.casefold() == "test.csv"
     split = "test" if test else "train"
-    header, rows = table(root, file, KEY + (() if test else ("cancer",)))
-    c_patient, c_image, c_side, c_view = (column(header, c) for c in KEY)
-    c_cancer = None if test else column(header, "cancer")
+    header, rows, cols = table(root, file, KEY + (() if test else ("cancer",)))
+    c_patient, c_image, c_side, c_view = cols[:4]
+    c_cancer = None if test else cols[4]
     joined = join([[row[c_patient], row[c_image]] for _, row in rows], images or (), ("patient_id", "image_id"),
                   under=file.parent, publisher=(f"{split}_images/p/i.*", ("p", "i"), "/"))
     got.key = joined.words.replace(f"({split}_images/", "(<split>_images/")
