@@ -35,9 +35,7 @@ def read_headers(root: Path, images) -> dict:
 
     from ...io import dicom_header
 
-    if not images:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(8, len(images))) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(images)) or 1) as pool:  # no thread started for no file
         return dict(zip(images, pool.map(lambda i: dicom_header(root / i), images)))
 
 
@@ -66,11 +64,10 @@ def header_column(reader, images, field: str, option: str) -> list[str]:
 
 
 def table_by_header(reader, images, image_column, summary):
-    """A table whose key column holds a DICOM header field of the images (a PACS export's labels
-    keyed by ``SOPInstanceUID``, ``AccessionNumber``, ``StudyInstanceUID``, ``PatientID``... or any
-    column named as a DICOM keyword), the header read with ``stop_before_pixels``: the column whose
-    values are one field's values of at least half the images. Each image takes the rows of its
-    value; ``(table, rows_of, images)`` as :meth:`_table_by_folder`."""
+    """A table whose key column holds one DICOM header field's values of at least half the images (a PACS
+    export's labels keyed by ``SOPInstanceUID``, ``AccessionNumber``, ``StudyInstanceUID``, ``PatientID``...
+    or any column named as a DICOM keyword); each image takes the rows of its value. ``(table, rows_of,
+    images)`` as :func:`.folders.table_by_folder`."""
     dicom = [i for i in images if dicom_name(i)]
     if not dicom or not reader.read_tables.read:
         return None, {}, images
