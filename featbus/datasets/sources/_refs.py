@@ -72,9 +72,7 @@ def _opened(path: Path):
     order decompresses it about once, where a handle per thread would each decompress it again)."""
     key = _stamp(path)
     tar = archive_kind(path) != "zip"
-    if not tar and not hasattr(_OPEN, "handles"):
-        _OPEN.handles = {}
-    handles = _TARS if tar else _OPEN.handles
+    handles = _TARS if tar else _OPEN.__dict__.setdefault("handles", {})
     with _TARS_LOCK if tar else contextlib.nullcontext():
         if key not in handles:
             for old in [k for k in handles if k[0] == key[0]]:
@@ -104,9 +102,7 @@ class _TarReader:
         return self.tar.extractfile(self.members[k]).read(budget + 1)
 
     def read(self, name: str, budget: int) -> bytes:
-        k = self.at.get(name)
-        if k is None:
-            raise KeyError(name)
+        k = self.at[name]  # KeyError: no such member
         if k in self.kept:
             return self.kept.pop(k)
         if k < self.next:  # behind: a new pass from here (a compressed tar rewinds once, then reads on)
@@ -268,9 +264,7 @@ def npz_arrays(file: str | os.PathLike) -> dict[str, tuple[tuple[int, ...], np.d
             if len(infos) > _io.MAX_ARCHIVE_MEMBERS:
                 raise ArchiveError(f"{os.fspath(file)!r} lists {len(infos):,} arrays, more than "
                                    f"{_io.limit_words('MAX_ARCHIVE_MEMBERS')}")
-            for info in infos:
-                if not info.filename.endswith(".npy"):
-                    continue
+            for info in [i for i in infos if i.filename.endswith(".npy")]:
                 with zf.open(info) as fh:
                     version = np.lib.format.read_magic(fh)
                     reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
@@ -295,14 +289,17 @@ def _within(what: str, nbytes: int) -> None:
         raise ArchiveError(f"{what} expands to {nbytes:,} bytes, more than {_io.limit_words('MAX_ARRAY_BYTES')}")
 
 
+def _while_unchanged(read):
+    """``read(file, key)`` read once while the file is unchanged (by its path, mtime and size; the
+    last four kept)."""
+    cached = functools.lru_cache(maxsize=4)(lambda file, mtime, size, key: read(file, key))
+    return functools.wraps(read)(lambda file, key: cached(*_stamp(Path(file)), key))
+
+
+@_while_unchanged
 def load_array(file: str | os.PathLike, key: str) -> np.ndarray:
     """Array ``key`` of an ``.npz``, read once while the file is unchanged (never unpickled), its size
     checked from its header first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
-    return _load_array(*_stamp(Path(file)), key)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_array(file: str, mtime: int, size: int, key: str) -> np.ndarray:
     shape, dtype = npz_arrays(file).get(key, (None, None))
     if shape is None:
         raise FileNotFoundError(f"{file!r} holds no array {key!r}")
@@ -313,15 +310,11 @@ def _load_array(file: str, mtime: int, size: int, key: str) -> np.ndarray:
     return array
 
 
+@_while_unchanged
 def parquet_column(file: str | os.PathLike, column: str) -> list:
     """Column ``column`` of a parquet file as a list, read once while the file is unchanged; an image
     struct (``{"bytes", "path"}``, as Hugging Face writes one) as its bytes. Its size is checked from
     the file's metadata first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
-    return _parquet_column(*_stamp(Path(file)), column)
-
-
-@functools.lru_cache(maxsize=4)
-def _parquet_column(file: str, mtime: int, size: int, column: str) -> list:
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(file).metadata
@@ -358,16 +351,12 @@ def _contents(path: Path) -> list[_Info]:
         if kind == "zip":
             with zipfile.ZipFile(path) as zf:
                 infos = zf.infolist()
-                if len(infos) > _io.MAX_ARCHIVE_MEMBERS:
-                    raise ArchiveError(f"{str(path)!r} lists {len(infos):,} members, more than "
-                                       f"{_io.limit_words('MAX_ARCHIVE_MEMBERS')}: not opened")
-                out = []
-                for info in infos:
-                    mode = info.external_attr >> 16
-                    what = ("a folder" if info.is_dir() else "a link" if stat.S_ISLNK(mode) else
-                            "a device or FIFO" if stat.S_IFMT(mode) and not stat.S_ISREG(mode) else None)
-                    out.append(_Info(info.filename, info.file_size, what))
-                return out
+            if len(infos) > _io.MAX_ARCHIVE_MEMBERS:
+                raise ArchiveError(f"{str(path)!r} lists {len(infos):,} members, more than "
+                                   f"{_io.limit_words('MAX_ARCHIVE_MEMBERS')}: not opened")
+            return [_Info(i.filename, i.file_size, "a folder" if i.is_dir() else "a link" if stat.S_ISLNK(m) else
+                          "a device or FIFO" if stat.S_IFMT(m) and not stat.S_ISREG(m) else None)
+                    for i, m in ((i, i.external_attr >> 16) for i in infos)]
         out = []
         with tarfile.open(path) as tf:
             for info in tf:  # headers only, one at a time (a tar has no directory to count first)
@@ -399,59 +388,46 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
         raise ArchiveError(f"{str(path)!r} declares {total:,} bytes of members, more than "
                            f"{_io.limit_words('MAX_ARCHIVE_BYTES')} (a total-size bomb?): not opened")
     wanted = tuple(s.lower() for s in suffixes)
-    members: list[str] = []
     left_out: list[LeftOut] = []
-    seen: set[str] = set()
+    seen: set[str] = set()  # the members listed
 
     def out(name: str, reason: str, detail: str) -> None:
         left_out.append(LeftOut(f"{path.name}!{name}", reason, detail))
 
     for info in infos:
+        name, clean = info.name.replace("\\", "/"), clean_name(info.name)
+        parts, low = clean.split("/"), clean.lower()
+        suffix = PurePosixPath(low).suffix
         if info.kind == _CUT_SHORT:
             out("(its end)", "unreadable", f"cut short: the tar ends after its member {info.name!r} without its "
                                            "end-of-archive blocks, so whatever followed is lost (download it again)")
+        elif not clean:
             continue
-        name, clean = info.name.replace("\\", "/"), clean_name(info.name)
-        parts = clean.split("/")
-        if not clean:
-            continue
-        if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        elif name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             out(name, "outside the release", "a member named outside the archive (zip-slip): never read")
-            continue
-        if any(p.startswith(".") or p == "__MACOSX" for p in parts):
-            continue  # hidden, as in a folder
-        low = clean.lower()
-        if info.kind == "a folder":
-            continue
-        if len(parts) - 1 > _io.MAX_FOLDER_DEPTH:
+        elif any(p.startswith(".") or p == "__MACOSX" for p in parts) or info.kind == "a folder":
+            continue  # hidden, as in a folder; a folder
+        elif len(parts) - 1 > _io.MAX_FOLDER_DEPTH:
             out(clean, "unreadable", f"a folder deeper than the limit ({_io.limit_words('MAX_FOLDER_DEPTH')})")
-            continue
-        if archive_kind(low) is not None or low.endswith(".npz"):
+        elif is_release_file(low):
             out(clean, "not an image", "an archive inside the archive: not opened (unpack the outer one)")
+        elif suffix not in wanted + not_read:
             continue
-        suffix = PurePosixPath(low).suffix
-        if suffix not in wanted + not_read:
-            continue
-        if info.kind is not None:
+        elif info.kind is not None:
             out(clean, "unreadable", f"{info.kind} inside the archive, not followed (never read)")
-            continue
-        if suffix in not_read:
+        elif suffix in not_read:
             out(clean, "not an image", f"featbus does not read {suffix} files (convert it to PNG)")
-            continue
-        if info.size > _io.MAX_ARCHIVE_MEMBER_BYTES:
+        elif info.size > _io.MAX_ARCHIVE_MEMBER_BYTES:
             out(clean, "too large", f"expands to {info.size:,} bytes, more than "
                                     f"{_io.limit_words('MAX_ARCHIVE_MEMBER_BYTES')}")
-            continue
-        if suffix in tables and info.size > _io.MAX_TABLE_BYTES:
+        elif suffix in tables and info.size > _io.MAX_TABLE_BYTES:
             out(clean, "too large", f"a table of {info.size:,} bytes, more than {_io.limit_words('MAX_TABLE_BYTES')}: "
                                     "not read")
-            continue
-        if clean in seen:
+        elif clean in seen:
             out(clean, "duplicate", "a second member of the same name (the first is read)")
-            continue
-        seen.add(clean)
-        members.append(clean)
-    return sorted(members), left_out
+        else:
+            seen.add(clean)
+    return sorted(seen), left_out
 
 
 # --------------------------------------------------------------------------- names back to references

@@ -1,7 +1,7 @@
 """What the screening-mammography sources share (:mod:`.rsna`, :mod:`.vindr`, :mod:`.cbis_ddsm`,
 :mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table
 read within the reader's bounds (a folder's file, or a table inside an archive: :func:`.table.read_at`),
-a column found by its name, and the DICOM header fields of images."""
+a column found by its name, a row's side and view."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .._release_tables import SourceError, TableError
 from ._refs import member_file
 from .table import read_at
 
-__all__ = ["SIDES", "VIEWS", "column", "columns", "dicom_fields", "header_row", "row_dict", "side_view", "table"]
+__all__ = ["SIDES", "VIEWS", "column", "columns", "header_row", "row_dict", "side_view", "table"]
 
 #: A breast side as the releases spell it (``L``, ``LEFT``, ``R``, ``RIGHT``), as ``L`` / ``R``.
 SIDES = {"l": "L", "left": "L", "r": "R", "right": "R"}
@@ -50,9 +50,9 @@ def columns(header: list[str]) -> set[str]:
     return {column_key(h) for h in header}
 
 
-def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """``(header, [(line, row), ...])`` of table ``rel`` read within the reader's bounds; a table
-    without one of the columns ``needs`` is a :class:`SourceError` naming them."""
+def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]], list[int]]:
+    """``(header, [(line, row), ...], [the column of each of needs])`` of table ``rel`` read within the
+    reader's bounds; a table without one of the columns ``needs`` is a :class:`SourceError` naming them."""
     try:
         header, rows = read_at(root, rel)
     except TableError as exc:
@@ -61,7 +61,7 @@ def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], lis
     if absent:
         raise SourceError(f"no column {', '.join(repr(a) for a in absent)} (its columns: "
                           f"{', '.join(repr(h) for h in header[:12])})")
-    return header, [(k + 2, row) for k, row in enumerate(rows)]
+    return header, [(k + 2, row) for k, row in enumerate(rows)], [column(header, n) for n in needs]
 
 
 def column(header: list[str], name: str) -> int:
@@ -77,26 +77,5 @@ def row_dict(header: list[str], line: int, row: list[str]) -> dict:
 def side_view(row: list[str], c_side: int | None, c_view: int | None) -> dict:
     """A row's breast side and view, as DICOM spells them (``L``/``R``, ``CC``/``MLO``; any other value as
     written), where the table has them (a column ``None``: not said)."""
-    meta = {}
-    if c_side is not None:
-        meta["laterality"] = SIDES.get(row[c_side].strip().casefold(), row[c_side].strip())
-    if c_view is not None:
-        meta["view"] = VIEWS.get(row[c_view].strip().casefold(), row[c_view].strip())
-    return meta
-
-
-def dicom_fields(root: Path, images: list[Path], fields: tuple[str, ...]) -> dict[Path, dict[str, str] | None]:
-    """Each image's DICOM header ``fields`` as text (no pixel read; ``""`` for a field it lacks,
-    ``None`` for a file whose header cannot be read)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ...io import dicom_header
-
-    def one(rel: Path):
-        ds = dicom_header(root / rel)
-        return None if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields}
-
-    if not images:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(8, len(images))) as pool:
-        return dict(zip(images, pool.map(one, images)))
+    return {key: spelt.get(row[c].strip().casefold(), row[c].strip())
+            for key, c, spelt in (("laterality", c_side, SIDES), ("view", c_view, VIEWS)) if c is not None}

@@ -54,12 +54,12 @@ SIDE_VIEW = ("left or right breast", "image view")
 DICOM_INFO, META = "dicom_info.csv", "meta.csv"
 
 
-def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+def recognise(files: list[Path], root: Path) -> list[Path]:
     """The four description tables (by their published names) where their paths are TCIA's UID
     folders, not on disk, and beside them a JPEG conversion's ``dicom_info.csv`` and ``meta.csv``; a
     copy whose paths are its files (the PNG-converted shape commonly shared) is a table like any other,
     read by its columns."""
-    mine = [f for f in files if TABLE.match(f.name) and root is not None and not _paths_on_disk(root, f)]
+    mine = [f for f in files if TABLE.match(f.name) and not _paths_on_disk(root, f)]
     folders = {f.parent for f in mine}
     return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
 
@@ -67,10 +67,10 @@ def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
 def _paths_on_disk(root: Path, rel: Path) -> bool:
     """Whether the first row's ``image file path`` names a file (beside the table or under ``CBIS-DDSM/``)."""
     try:
-        header, rows = table(root, rel, ("image file path",))
+        _, rows, (c_path,) = table(root, rel, ("image file path",))
     except (OSError, ValueError):  # SourceError is a ValueError
         return False
-    cell = rows[0][1][column(header, "image file path")].strip().replace("\\", "/") if rows else ""
+    cell = rows[0][1][c_path].strip().replace("\\", "/") if rows else ""
     return bool(cell) and any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
 
 
@@ -115,8 +115,7 @@ KINDS = (("full mammogram", "scan"), ("roi mask", "mask"), ("cropped", "crop"))
 def _converted_series(root: Path, folder: Path, images: list[Path]) -> dict[str, list[tuple[Path, str | None]]]:
     """Each series UID's files of the JPEG conversion, with their kind by ``SeriesDescription`` (``None``
     without the column): ``dicom_info.csv``'s ``image_path`` joined to the files."""
-    header, rows = table(root, folder / DICOM_INFO, ("image_path", "SeriesInstanceUID"))
-    c_path, c_uid = column(header, "image_path"), column(header, "SeriesInstanceUID")
+    header, rows, (c_path, c_uid) = table(root, folder / DICOM_INFO, ("image_path", "SeriesInstanceUID"))
     c_desc = column(header, "SeriesDescription") if "seriesdescription" in columns(header) else None
     files = through([(row[c_path], row[c_path]) for _, row in rows], images)
     series: dict[str, list[tuple[Path, str | None]]] = {}
@@ -132,13 +131,10 @@ def _double_filed(root: Path, file: Path, keys: set) -> list:
     split files too (``Mass-Training_P_00001_LEFT_CC`` and ``Calc-Training_P_00001_LEFT_CC``)."""
     kind, split = TABLE.match(file.name).groups()
     other = file.parent / f"{'calc' if kind.lower() == 'mass' else 'mass'}_case_description_{split}_set.csv"
-    if not (root / other).is_file():
-        return []
     try:
-        header, rows = table(root, other, ("patient_id", *SIDE_VIEW))
-    except SourceError:
+        _, rows, cols = table(root, other, ("patient_id", *SIDE_VIEW))
+    except SourceError:  # no such table (read_table's OSError), or not of these columns
         return []
-    cols = [column(header, c) for c in ("patient_id", *SIDE_VIEW)]
     return sorted(keys & {tuple(row[c].strip() for c in cols) for _, row in rows})
 
 
@@ -155,8 +151,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         f"the series UID of 'image file path' and 'ROI mask file path' (their third part), through "
         f"{(file.parent / DICOM_INFO).as_posix()}'s image_path" if converted else
         "the case folder (the first part of 'image file path'; its UID folders are not on disk)"))
-    header, rows = table(root, file, NEEDS)
-    c_patient, c_pathology, c_image, c_mask = (column(header, c) for c in NEEDS)
+    header, rows, (c_patient, c_pathology, c_image, c_mask) = table(root, file, NEEDS)
     c_side, c_view = (column(header, c) if column_key(c) in columns(header) else None for c in SIDE_VIEW)
     if converted:  # each row's series (its paths' third part) through dicom_info.csv, told apart by description
         key_of, series = _series_uid, _converted_series(root, file.parent, images or [])
@@ -192,16 +187,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(where, "mask not found", words[1].format(roi) + " (the image kept without "
                                                                                        "its mask)"))
         for f, kind in roi_files:
-            if f in kinds:
-                what = kinds[f][0]
-            else:
+            if f not in kinds:
                 what, why = kinds[f] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, f)
                 if what == "crop":
                     got.left_out.append(LeftOut(f.as_posix(), "cropped image",
                                                 f"the cropped image of {name.format(roi)} ({why}), not a scan"))
                 elif what != "mask":
                     got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
-            if what == "mask":
+            if kinds[f][0] == "mask":
                 scan["masks"].append(f)
     for found, scan in scans.items():
         line, row, _ = scan["rows"][0]

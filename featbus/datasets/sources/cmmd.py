@@ -17,7 +17,8 @@ from ..._records import LeftOut
 from .._release_join import join
 from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
-from ._screening import SIDES, column, columns, dicom_fields, header_row, row_dict, table
+from ._screening import SIDES, columns, header_row, row_dict, table
+from .dicom import header_values, read_headers
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -45,8 +46,7 @@ def _merged_header(root: Path, file: Path) -> str:
             merged = []
         if merged:
             return f"its header row has merged cells ({', '.join(merged[:3])})"
-    header = header_row(root, file)
-    empty = sum(1 for h in header if not h.strip() or h.startswith("column "))
+    empty = sum(not h.strip() or h.startswith("column ") for h in header_row(root, file))
     return f"its header row has {empty} empty cell(s) (merged header cells?)" if empty else ""
 
 
@@ -56,14 +56,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="ID1",
                      key="ID1 + LeftRight (the image's patient folder + its ImageLaterality header)")
     try:
-        header, rows = table(root, file, NEEDS)
+        header, rows, (c_id, c_side, c_class) = table(root, file, NEEDS)
     except SourceError as exc:
         why = _merged_header(root, file)
         if why:  # the release's label table, unreadable as saved: refused, never read as folder names
             raise SourceRefused(f"{str(root / file)!r}: {why}: {exc}; the column names must be its first row "
                                "(unmerge them)") from None
         raise
-    c_id, c_side, c_class = (column(header, c) for c in NEEDS)
     breast: dict[tuple[str, str], tuple[int, list[str]]] = {}
     for line, row in rows:
         key = (row[c_id].strip(), SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()))
@@ -81,8 +80,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     by_patient = join([[p] for p in ids], [img for img in images or () if img not in key_of], ("ID1",), many=True)
     patient_of = {img: p for p, files in zip(ids, by_patient.files) for img in files}
     patient_of.update({img: key[0] for img, key in key_of.items()})
-    heads = dicom_fields(root, [img for img in patient_of if img not in key_of],
-                         ("ImageLaterality", "Laterality", "ViewPosition"))
+    heads = header_values(read_headers(root, [img for img in patient_of if img not in key_of]),
+                          ("ImageLaterality", "Laterality", "ViewPosition"))
     heads.update({img: {"ImageLaterality": key[1], "Laterality": "", "ViewPosition": "_".join(img.stem.split("_")[2:])}
                   for img, key in key_of.items()})
     if key_of:
@@ -90,7 +89,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     used = set()
     for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
         head = heads.get(img)
-        if head is None:
+        if not head:
             got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
             continue
         side = SIDES.get((head["ImageLaterality"] or head["Laterality"]).casefold())

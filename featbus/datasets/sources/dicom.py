@@ -16,30 +16,33 @@ from . import table
 from ._base import ReleaseError
 
 __all__ = ["NAME", "dicom_keywords", "header_column", "header_field", "header_labels", "header_values", "headers",
-           "patients", "pixel_sizes", "table_by_header"]
+           "patients", "pixel_sizes", "read_headers", "table_by_header"]
 
 NAME = "DICOM headers"
 
 
 def headers(reader, images) -> dict:
-    """The DICOM images' headers (:func:`featbus.io.dicom_header`, no pixel read; None where one
-    cannot be read), each file read once for every step that asks (keys, patients, pixel sizes)."""
+    """The DICOM images' headers (None where one cannot be read or for no DICOM file), each file read
+    once for every step that asks (keys, patients, pixel sizes)."""
+    reader.headers.update(read_headers(reader.root, [i for i in images if dicom_name(i) and i not in reader.headers]))
+    return {i: reader.headers.get(i) for i in images}
+
+
+def read_headers(root: Path, images) -> dict:
+    """Each file's header (:func:`featbus.io.dicom_header`: no pixel read; None where it cannot be
+    read), eight files at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ...io import dicom_header
 
-    todo = [i for i in images if dicom_name(i) and i not in reader.headers]
-    if todo:
-        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-            reader.headers.update(zip(todo, pool.map(lambda i: dicom_header(reader.root / i), todo)))
-    return {i: reader.headers.get(i) for i in images}
+    with ThreadPoolExecutor(max_workers=min(8, len(images)) or 1) as pool:  # no thread started for no file
+        return dict(zip(images, pool.map(lambda i: dicom_header(root / i), images)))
 
 
-def header_values(reader, images, fields) -> dict[Path, dict[str, str]]:
-    """``fields`` of each image's DICOM header as text (``""`` where it has none; ``{}`` for an image
-    whose header cannot be read or that is no DICOM file)."""
-    return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields}
-            for i, ds in headers(reader, images).items()}
+def header_values(heads: dict, fields) -> dict[Path, dict[str, str]]:
+    """``fields`` of each header (:func:`headers`, :func:`read_headers`) as text (``""`` where it has
+    none; ``{}`` for no header)."""
+    return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields} for i, ds in heads.items()}
 
 
 def header_field(reader, name: str | None, images, header=()) -> str | None:
@@ -52,7 +55,7 @@ def header_field(reader, name: str | None, images, header=()) -> str | None:
 
 def header_column(reader, images, field: str, option: str) -> list[str]:
     """Each image's value of a DICOM header field named by ``option``; an image without one refused."""
-    values = header_values(reader, images, (field,))
+    values = header_values(headers(reader, images), (field,))
     for img in images:
         if not values[img].get(field):
             raise ReleaseError(f"{option} {field}: the DICOM header of {str(reader.root / img)!r} has no {field}"
@@ -61,23 +64,19 @@ def header_column(reader, images, field: str, option: str) -> list[str]:
 
 
 def table_by_header(reader, images, image_column, summary):
-    """A table whose key column holds a DICOM header field of the images (a PACS export's labels
-    keyed by ``SOPInstanceUID``, ``AccessionNumber``, ``StudyInstanceUID``, ``PatientID``... or any
-    column named as a DICOM keyword), the header read with ``stop_before_pixels``: the column whose
-    values are one field's values of at least half the images. Each image takes the rows of its
-    value; ``(table, rows_of, images)`` as :meth:`_table_by_folder`."""
+    """A table whose key column holds one DICOM header field's values of at least half the images (a PACS
+    export's labels keyed by ``SOPInstanceUID``, ``AccessionNumber``, ``StudyInstanceUID``, ``PatientID``...
+    or any column named as a DICOM keyword); each image takes the rows of its value. ``(table, rows_of,
+    images)`` as :func:`.folders.table_by_folder`."""
     dicom = [i for i in images if dicom_name(i)]
     if not dicom or not reader.read_tables.read:
         return None, {}, images
-    named = {h.strip() for header, _ in reader.read_tables.read.values() for h in header}
-    fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(f for f in (header_field(reader, n, dicom)
-                                                                      for n in named) if f)))
-    heads = header_values(reader, dicom, fields)
+    named = {column_key(h) for header, _ in reader.read_tables.read.values() for h in header} & dicom_keywords().keys()
+    fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(dicom_keywords()[n] for n in named)))
+    heads = header_values(headers(reader, dicom), fields)
     best = None
     for rel, (header, rows) in reader.read_tables.read.items():
-        for c in range(len(header)):
-            if image_column is not None and column_key(header[c]) != column_key(image_column):
-                continue
+        for c in [c for c, h in enumerate(header) if image_column is None or column_key(h) == column_key(image_column)]:
             rows_with: dict[str, list[int]] = {}
             for k, row in enumerate(rows):
                 rows_with.setdefault(row[c].strip(), []).append(k)
@@ -123,7 +122,7 @@ def patients(reader, images, summary):
     """Each image's ``PatientID`` when every image is a DICOM file that has one, else ``None``."""
     if not images or not all(dicom_name(i) for i in images):
         return None
-    ids = header_values(reader, images, ("PatientID",))
+    ids = header_values(headers(reader, images), ("PatientID",))
     if not all(ids[i].get("PatientID") for i in images):
         return None
     summary.patient_source = "DICOM header"

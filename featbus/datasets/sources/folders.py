@@ -188,7 +188,7 @@ def _one_patient_each(reader, images, folder_classes, below) -> str | None:
     how = "one patient folder below each"
     patients: list | None = below if all(below) else None
     if patients is None and all(dicom_name(i) for i in images):
-        ids = dicom.header_values(reader, images, ("PatientID",))
+        ids = dicom.header_values(dicom.headers(reader, images), ("PatientID",))
         patients = [ids[i].get("PatientID") for i in images]
         patients = patients if all(patients) else None
         how = "the PatientID of its DICOM files"

@@ -21,7 +21,8 @@ from ...io import header_shape, list_folder
 from .._release_join import TOKENS, join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
-from ._screening import SIDES, VIEWS, column, dicom_fields, row_dict, table
+from ._screening import SIDES, VIEWS, row_dict, table
+from .dicom import header_values, read_headers
 from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise", "xml_outlines"]
@@ -45,16 +46,10 @@ def xml_outlines(path: Path) -> tuple[list[list[float]], int]:
     coordinates (:class:`~featbus.datasets.sources.DrawnMask`'s), for the ROIs of three points or
     more; ``points``: the ROIs marked by fewer (a calcification's single point)."""
     data = plistlib.loads(bounded_text(path).encode("utf-8"))
-    outlines, points = [], 0
-    for image in data.get("Images", []):
-        for roi in image.get("ROIs", []):
-            xy = [POINT.match(str(p)) for p in roi.get("Point_px", [])]
-            flat = [float(v) + 0.5 for m in xy if m for v in m.groups()]  # pixel centres -> edges
-            if len(flat) >= 6:
-                outlines.append(flat)
-            else:
-                points += 1
-    return outlines, points
+    rois = [[float(v) + 0.5 for p in roi.get("Point_px", []) if (m := POINT.match(str(p))) for v in m.groups()]
+            for image in data.get("Images", []) for roi in image.get("ROIs", [])]  # pixel centres -> edges
+    outlines = [xy for xy in rois if len(xy) >= 6]
+    return outlines, len(rois) - len(outlines)
 
 
 def index_mask(path: Path, ref: str) -> DrawnMask | None:
@@ -75,8 +70,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
         got.not_used = f"the same table as {file.with_suffix('.xls').as_posix()}, which is read"
         return got
-    header, rows = table(root, file, NEEDS)
-    c_name, c_birads = (column(header, c) for c in NEEDS)
+    header, rows, (c_name, c_birads) = table(root, file, NEEDS)
     joined = join([[row[c_name]] for _, row in rows], [img for img in images or () if FILE.match(img.name)],
                   ("File Name",), under=file.parent, publisher=("AllDICOMs/id_", (), TOKENS))
     got.key = "'File Name' = the file name's first token" if joined.separator == TOKENS else joined.words
@@ -84,9 +78,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     xmls, _ = list_folder(root / xml_dir, (".xml",))
     xml_of = {x.stem: xml_dir / x for x in xmls}
     found = [(line, row, file.parent / f if f is not None else None) for (line, row), f in zip(rows, joined.files)]
-    shapes = dicom_fields(root, [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of
-                                 and img.suffix.lower() == ".dcm"],
-                          ("Rows", "Columns"))
+    dicom = [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of
+             and img.suffix.lower() == ".dcm"]
+    shapes = header_values(read_headers(root, dicom), ("Rows", "Columns"))
     n_points = resized = 0
     for line, row, img in found:
         where = f"row {line} of {file.as_posix()}"
@@ -94,17 +88,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(where, "no image", f"no {joined.expected([row[c_name].strip()])}"))
             continue
         fid, patient, side, view = FILE.match(img.name).groups()
-        masks = ()
-        xml = xml_of.get(fid)
-        if xml is not None:
-            head = shapes.get(img) or {}
-            if img.suffix.lower() != ".dcm":  # a conversion: its outlines fit its full-field size alone
-                shape = header_shape(root / img)[0]
-                if shape is not None and tuple(shape) in FULL_FIELD:
-                    head = {"Rows": shape[0], "Columns": shape[1]}
-                else:
-                    resized += 1
-                    xml = None
+        masks, xml, head = (), xml_of.get(fid), shapes.get(img) or {}
+        if xml is not None and img.suffix.lower() != ".dcm":  # a conversion: its outlines fit its full-field size alone
+            shape = header_shape(root / img)[0]
+            if shape is not None and tuple(shape) in FULL_FIELD:
+                head = {"Rows": shape[0], "Columns": shape[1]}
+            else:
+                resized, xml = resized + 1, None
         if xml is not None:
             try:
                 outlines, points = xml_outlines(root / xml)

@@ -17,7 +17,7 @@ from ..._records import LeftOut
 from .._release_join import join
 from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import column, columns, header_row, row_dict, side_view, table
+from ._screening import columns, header_row, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -30,10 +30,8 @@ KEY = ("patient_id", "image_id", "laterality", "view")
 CANCER = {"1": "cancer", "0": "no cancer", "1.0": "cancer", "0.0": "no cancer"}
 
 
-def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+def recognise(files: list[Path], root: Path) -> list[Path]:
     """``train.csv`` and ``test.csv`` with RSNA's key columns, and ``sample_submission.csv`` beside them."""
-    if root is None:
-        return []
     mine = [f for f in files if f.name.casefold() in ("train.csv", "test.csv")
             and columns(header_row(root, f)) >= {column_key(c) for c in KEY}]
     folders = {f.parent for f in mine}
@@ -52,9 +50,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         return got
     test = file.name.casefold() == "test.csv"
     split = "test" if test else "train"
-    header, rows = table(root, file, KEY + (() if test else ("cancer",)))
-    c_patient, c_image, c_side, c_view = (column(header, c) for c in KEY)
-    c_cancer = None if test else column(header, "cancer")
+    header, rows, cols = table(root, file, KEY + (() if test else ("cancer",)))
+    c_patient, c_image, c_side, c_view = cols[:4]
+    c_cancer = None if test else cols[4]
     joined = join([[row[c_patient], row[c_image]] for _, row in rows], images or (), ("patient_id", "image_id"),
                   under=file.parent, publisher=(f"{split}_images/p/i.*", ("p", "i"), "/"))
     got.key = joined.words.replace(f"({split}_images/", "(<split>_images/")
@@ -69,22 +67,19 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.left_out.append(LeftOut(where, "no image", f"{looked} not found"))
             continue
         rel = file.parent / found
-        label = None
-        if c_cancer is not None:
-            label = CANCER.get(row[c_cancer].strip())
-            if label is None:
-                got.left_out.append(LeftOut(rel.as_posix(), "bad annotation",
-                                            f"{where}: 'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
-                continue
+        label = None if test else CANCER.get(row[c_cancer].strip())
+        if not test and label is None:
+            got.left_out.append(LeftOut(rel.as_posix(), "bad annotation",
+                                        f"{where}: 'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
+            continue
         meta = side_view(row, c_side, c_view)
         breasts.setdefault((patient, meta["laterality"]), set()).add(label)
         got.entries.append(Entry(rel, label, patient=patient, split=split, row=row_dict(header, line, row), meta=meta))
     torn = {b for b, labels in breasts.items() if len(labels) > 1}
-    if torn:
-        for e in [e for e in got.entries if (e.patient, e.meta["laterality"]) in torn]:
-            got.left_out.append(LeftOut(e.image.as_posix(), "two labels", f"the views of breast {e.patient} "
-                                        f"{e.meta['laterality']} disagree on 'cancer' in {file.as_posix()}"))
-        got.entries = [e for e in got.entries if (e.patient, e.meta["laterality"]) not in torn]
+    for e in [e for e in got.entries if (e.patient, e.meta["laterality"]) in torn]:
+        got.left_out.append(LeftOut(e.image.as_posix(), "two labels", f"the views of breast {e.patient} "
+                                    f"{e.meta['laterality']} disagree on 'cancer' in {file.as_posix()}"))
+    got.entries = [e for e in got.entries if (e.patient, e.meta["laterality"]) not in torn]
     if test:
         got.class_source = "no labels in {file}: the competition's hidden test split"
         got.notes.append(f"{len(got.entries)} image(s) of {folder.as_posix()}/ are the competition's test split, "

@@ -31,11 +31,9 @@ KEY = ("study_id", "image_id", "laterality", "view_position", "breast_birads")
 FINDING = ("finding_categories", "xmin", "ymin", "xmax", "ymax")
 
 
-def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+def recognise(files: list[Path], root: Path) -> list[Path]:
     """The breast-level table (its key and ``breast_birads``), the findings table and the
     ``metadata.csv`` beside it."""
-    if root is None:
-        return []
     heads = {f: columns(header_row(root, f)) for f in files if f.suffix.lower() == ".csv"}
     mine = [f for f, h in heads.items() if h >= {column_key(c) for c in KEY}]
     folders = {f.parent for f in mine}
@@ -56,8 +54,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.not_used = ("one row a finding with its box (finding_categories, finding_birads, xmin .. ymax): the "
                         "findings, not the label table")
         return got
-    header, rows = table(root, file, KEY)
-    c_study, c_image, c_side, c_view, c_birads = (column(header, c) for c in KEY)
+    header, rows, (c_study, c_image, c_side, c_view, c_birads) = table(root, file, KEY)
     c_split = column(header, "split") if column_key("split") in head else None
     c_density = column(header, "breast_density") if column_key("breast_density") in head else None
     joined = join([[row[c_study], row[c_image]] for _, row in rows], images or (), ("study_id", "image_id"),
