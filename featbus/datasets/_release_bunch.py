@@ -37,9 +37,8 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
     if source in ("pattern", "file-name prefix") and s.class_source != "Info.txt severity":
         found = name_groups(paths, pattern=rel.group_pattern, classes=list(rel.class_order))
         if found is not None:
-            over = s.patient_detail.split(" (over ", 1)
-            warnings.warn(found[2] + (f" (over {over[1]}" if len(over) > 1 else ""), UserWarning,
-                          stacklevel=find_stack_level())
+            over = "".join(s.patient_detail.partition(" (over ")[1:])  # the column the pattern ran over, if any
+            warnings.warn(found[2] + over, UserWarning, stacklevel=find_stack_level())
             return found[0], found[1], False
     if source == "one per image":
         from ..model_selection import duplicate_groups
@@ -215,8 +214,6 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
                 raise ImageError(where + res[2], path=res[1])
             skipped.append((res[1], where + res[2]))
             continue
-        if res[2] is not None:
-            dropped.append((";".join(str(m) for m in mask_paths), where + res[2], str(image_path)))
         kept_masks = [str(m) for m in mask_paths] if res[2] is None else []
         meta = {**{str(c).strip().lower(): str(v).strip() for c, v in row.items() if c != "row"},
                 **({"row": row["row"], "table_row": row["row"]} if "row" in row else {}),
@@ -224,6 +221,7 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
                 "mask_paths": kept_masks}
         if res[2] is not None:
             meta["mask_problem"] = res[2]
+            dropped.append((";".join(str(m) for m in mask_paths), where + res[2], str(image_path)))
         meta.update(res[3])  # a DICOM header's view and pixel size, the file's own size where it was reduced
         if e.pixel_size is not None:
             worked = res[1] if described else res[0].shape

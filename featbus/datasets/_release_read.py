@@ -183,17 +183,16 @@ def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -
     if group_pattern is not None:
         summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
         return pattern_groups(names, group_pattern)[1]
+    said = next((g for g in claimers if g.patient_source), None)  # the source's words for its patients
     if any(e.patient for e, _ in kept):
-        given = next((g for g in claimers if g.patient_source), claimers[0])
-        summary.patient_source = given.patient_source or "column"
-        summary.patient_detail = given.patient_detail
+        summary.patient_source = said.patient_source if said is not None else "column"
+        summary.patient_detail = (said or claimers[0]).patient_detail
         empty = sum(not e.patient for e, _ in kept)
         if empty:
             summary.notes.append(f"{empty} image(s) the source gives no patient: each is its own patient.")
         return [e.patient or n.as_posix() for (e, _), n in zip(kept, names)]
     own = [Path(e.name) if e.name else n for (e, _), n in zip(kept, names)]
     groups = folders.name_patients(reader, names, class_order, summary, own if own != names else None)
-    said = next((g for g in claimers if g.patient_source), None)
     if summary.patient_source == "one per image" and said is not None:  # the source's words for no patients
         summary.patient_source, summary.patient_detail = said.patient_source, said.patient_detail
     return groups
@@ -291,11 +290,9 @@ class Reader:
         checked, (joined, others, aside) = _checked(self, [(i, masks_of.get(i, [])) for i in images], folder=True)
         lesion = {img: masks for img, masks in zip(images, checked) if masks is not None}
         images = [img for img, masks in zip(images, checked) if masks is not None]
-        if rule:
-            extra = [f"{joined} with several joined" if joined else "",
-                     f"{others} 'other' masks not used as the lesion" if others else "",
-                     f"{aside} other annotations beside an image's mask not used" if aside else ""]
-            rule = rule + "".join(f"; {e}" for e in extra if e)
+        for n, words in ((joined, "with several joined"), (others, "'other' masks not used as the lesion"),
+                         (aside, "other annotations beside an image's mask not used")):
+            rule = f"{rule}; {n} {words}" if rule and n else rule
         labels, class_source, class_order = self._labels(chosen, images, rows_of, label_column, summary)
         images, labels = table.two_labels(self, images, labels, rows_of, chosen)
         if require_labels and not any(labels):
