@@ -60,8 +60,9 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
     """Each image of ``pairs`` (an image, its ``(mask, word)`` pairs) readable and of a size the extractors
     hold, each mask readable and of its size; a mask of another finding (``other``) or another annotation
     beside the best-ranked one left out. An image in ``done`` (checked where its archive was read) is taken
-    as it is. Each image's kept masks (absolute, or drawn; ``None``: the image left out) and how many images
-    had several masks joined, 'other' masks and annotations set aside. ``folder``: the masks said last."""
+    as it is, each header read once. Each image's kept masks (absolute, or drawn; ``None``: the image left
+    out) and how many had several masks joined, 'other' masks and annotations set aside. ``folder``: the
+    masks said after every image."""
     root, kept, joined, others, aside = reader.root, [], 0, 0, 0
     later = [] if folder else reader.left_out
     files = [f for img, ms in pairs if _name(img) not in done for f in (img, *(m for m, _ in ms))]
