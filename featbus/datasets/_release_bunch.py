@@ -37,9 +37,8 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
     if source in ("pattern", "file-name prefix") and s.class_source != "Info.txt severity":
         found = name_groups(paths, pattern=rel.group_pattern, classes=list(rel.class_order))
         if found is not None:
-            over = s.patient_detail.split(" (over ", 1)
-            warnings.warn(found[2] + (f" (over {over[1]}" if len(over) > 1 else ""), UserWarning,
-                          stacklevel=find_stack_level())
+            over = "".join(s.patient_detail.partition(" (over ")[1:])  # the column the pattern ran over, if any
+            warnings.warn(found[2] + over, UserWarning, stacklevel=find_stack_level())
             return found[0], found[1], False
     if source == "one per image":
         from ..model_selection import duplicate_groups
@@ -51,16 +50,13 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
                           "the file-name rule with --group-pattern REGEX", UserWarning, stacklevel=find_stack_level())
         return duplicate_groups(images, threshold=duplicate_threshold, n_jobs=n_jobs), None, True
     groups = _by_first_appearance(kept_groups)
-    if source == "column" and s.group_column is None:  # a source's own patient key (patient_id, ID1...)
-        return groups, f"patients: {s.patient_detail or 'the source'}", False
-    if source == "column":  # an index's or manifest's 'group' column need not be patients
+    if source == "column" and s.group_column is not None:  # an index's or manifest's 'group' need not be patients
         told = f"the {s.group_column!r} column of {Path(str(s.table)).name}"
         return groups, told if rel.from_index else f"patients: {told}", False
-    elif source == "folder":
-        told = "patients: one folder per patient"
-    else:
-        told = f"patients: {s.patient_detail or source}"
-    return groups, told, False
+    # a column without a group_column: a source's own patient key (patient_id, ID1...)
+    told = "one folder per patient" if source == "folder" else s.patient_detail or (
+        "the source" if source == "column" else source)
+    return groups, f"patients: {told}", False
 
 
 def _reader_says(path: Path, why) -> str:
@@ -95,13 +91,9 @@ def _read_backend(items: list) -> str | None:
     return process_backend() if plain else "threading"
 
 
-#: What :func:`describing` set: the describer of each image, or None (the pixels kept).
-_DESCRIBER: ContextVar[Callable | None] = ContextVar("featbus_release_describer", default=None)
-
-
-#: What :func:`describing` set as ``run``: how the images are read and described, or None (here and in ``n_jobs``
-#: workers).
-_RUN: ContextVar[Callable | None] = ContextVar("featbus_release_run", default=None)
+#: What :func:`describing` set: ``(describer, run)``, the describer of each image and how the images are read
+#: and described (None: here and in ``n_jobs`` workers); None: the pixels kept.
+_DESCRIBING: ContextVar[tuple | None] = ContextVar("featbus_release_describing", default=None)
 
 
 @contextmanager
@@ -132,12 +124,11 @@ def describing(describer: Callable[[ImageRecord], np.ndarray], run: Callable | N
     (``image`` and ``mask`` None). Where the groups are read from the pixels (near-duplicates, a release whose
     images name no patient) the pixels are kept and ``describer`` is not called: the Bunch has no ``features``.
     """
-    token, ran = _DESCRIBER.set(describer), _RUN.set(run)
+    token = _DESCRIBING.set((describer, run))
     try:
         yield
     finally:
-        _DESCRIBER.reset(token)
-        _RUN.reset(ran)
+        _DESCRIBING.reset(token)
 
 
 def _read_described(describer: Callable, item, index: int):
@@ -159,24 +150,22 @@ def _read_described(describer: Callable, item, index: int):
     return row, image.shape, why, meta
 
 
-def _read_images(rel, items: list, keep: list[int], n_jobs, pixels_needed: bool) -> list:
+def _read_images(entries: list, items: list, n_jobs, pixels_needed: bool) -> list:
     """Every item's :func:`_read_keeping_image` result, or with a :func:`describing` describer active (and the
     pixels not ``pixels_needed`` for the groups) its :func:`_read_described` one: read (and described) here
     until the describer is fitted, then in ``n_jobs`` workers, :data:`_READ_CHUNK` images a task."""
-    describer = _DESCRIBER.get()
+    describer, run = _DESCRIBING.get() or (None, None)
     backend = _read_backend(items)
     if describer is None or pixels_needed:
         return map_images(_read_keeping_image, items, n_jobs, backend=backend, max_chunk=_READ_CHUNK)
-    sizes = [rel.pixel_sizes[i] if rel.pixel_sizes else None for i in keep]
     work = partial(_read_described, describer)
-    sized = [(image, masks, size) for (image, masks), size in zip(items, sizes)]
-    if _RUN.get() is not None:
-        return _RUN.get()(describer, work, sized)
+    sized = [(image, masks, e.pixel_size) for (image, masks), e in zip(items, entries)]
+    if run is not None:
+        return run(describer, work, sized)
     head = []
     while len(head) < len(sized) and not getattr(describer, "fitted", True):
         head.append(work(sized[len(head)], len(head)))
-    return head + (map_images(work, sized[len(head):], n_jobs, backend=backend, max_chunk=_READ_CHUNK)
-                   if len(head) < len(sized) else [])
+    return head + map_images(work, sized[len(head):], n_jobs, backend=backend, max_chunk=_READ_CHUNK)
 
 
 def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
@@ -196,67 +185,51 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         warnings.warn(f"left out {c + '/'!r} of {str(rel.root)!r}: {why}, so it is no class of its own (it would "
                       "put each of those images under two labels)", UserWarning, stacklevel=find_stack_level())
     root = Path(rel.root)
-    bad = [(str(root / r.item), _reader_says(root / r.item, r)) for r in s.left_out
-           if r.reason in ("unreadable", "not an image")]
-    skipped = list(bad)
-    if bad and on_error == "raise":
-        raise ImageError(bad[0][1], path=bad[0][0])
+    skipped = [(str(root / r.item), _reader_says(root / r.item, r)) for r in s.left_out
+               if r.reason in ("unreadable", "not an image")]
+    if skipped and on_error == "raise":
+        raise ImageError(skipped[0][1], path=skipped[0][0])
     # a mask of another size than its image is read with it as every loader always did: the image kept, the
     # mask dropped with its reason (meta 'mask_problem'), so a command that needs masks refuses it or, with
     # --on-error skip, leaves the image out, never giving it an empty mask
     unfit = {str(img): masks for img, masks in rel.unfit_masks.items()}
     dropped: list[tuple[str, str, str]] = []
-    keep = [i for i, label in enumerate(rel.labels)
-            if label in rel.class_order or not require_labels or not rel.class_order]
-    if require_labels and rel.class_order and len(keep) < len(rel.labels):
-        unlabelled = [rel.images[i] for i in range(len(rel.images)) if rel.labels[i] not in rel.class_order]
+    keep = [e for e in rel if e.label in rel.class_order or not require_labels or not rel.class_order]
+    if len(keep) < len(rel):
+        unlabelled = [e.image for e in rel if e.label not in rel.class_order]
         where = ("unlabelled image(s) (a split published without labels)" if s.splits and s.splits.get("test")
-                 and all(rel.splits[i] == "test" for i in range(len(rel.images)) if rel.labels[i] is None)
-                 else "image(s) outside the class folders")
+                 and all(e.split == "test" for e in rel if e.label is None) else "image(s) outside the class folders")
         warnings.warn(f"left out {len(unlabelled)} {where} of {str(root)!r}: "
                       + ", ".join(repr(str(p)) for p in unlabelled[:3]), UserWarning, stacklevel=find_stack_level())
-    items = [(rel.images[i], list(rel.masks[i]) + unfit.get(str(rel.images[i]), [])) for i in keep]
+    items = [(e.image, list(e.masks) + unfit.get(str(e.image), [])) for e in keep]
     pixels_needed = guess_groups and s.patient_source == "one per image"  # near-duplicate groups: _groups
-    results = _read_images(rel, items, keep, n_jobs, pixels_needed)
-    described = _DESCRIBER.get() is not None and not pixels_needed
-    rows = []
-    classes = list(rel.class_order)
-    images, masks, target, paths, metas, kept_groups, splits = [], [], [], [], [], [], []
-    bad_masks = set(unfit)
-    for i, (image_path, mask_paths), res in zip(keep, items, results):
-        row = rel.rows[i] if rel.rows else {}
+    results = _read_images(keep, items, n_jobs, pixels_needed)
+    described = _DESCRIBING.get() is not None and not pixels_needed
+    kept = []  # (entry, result, meta) of each image read
+    for e, (image_path, mask_paths), res in zip(keep, items, results):
+        row = e.row or {}
         where = f"row {row['row']}: " if "row" in row else ""
         if isinstance(res[0], str):  # ("error", path, reason): the header read, the pixels did not
             if on_error == "raise":
                 raise ImageError(where + res[2], path=res[1])
             skipped.append((res[1], where + res[2]))
             continue
-        if res[2] is not None:
-            dropped.append((";".join(str(m) for m in mask_paths), where + res[2], str(image_path)))
-        label = rel.labels[i]
         kept_masks = [str(m) for m in mask_paths] if res[2] is None else []
         meta = {**{str(c).strip().lower(): str(v).strip() for c, v in row.items() if c != "row"},
                 **({"row": row["row"], "table_row": row["row"]} if "row" in row else {}),
-                "label": label, "has_mask_file": bool(kept_masks) and str(image_path) not in bad_masks,
+                "label": e.label, "has_mask_file": bool(kept_masks) and str(image_path) not in unfit,
                 "mask_paths": kept_masks}
         if res[2] is not None:
             meta["mask_problem"] = res[2]
+            dropped.append((";".join(str(m) for m in mask_paths), where + res[2], str(image_path)))
         meta.update(res[3])  # a DICOM header's view and pixel size, the file's own size where it was reduced
-        if rel.pixel_sizes and rel.pixel_sizes[i] is not None:
+        if e.pixel_size is not None:
             worked = res[1] if described else res[0].shape
-            meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(rel.pixel_sizes[i]), meta.get("file_shape", worked), worked)
-        if getattr(rel, "meta", None) and rel.meta[i]:  # what a source says of the image beyond it (YOLO's boxes)
-            meta.update({k: v for k, v in rel.meta[i].items() if k not in meta})
-        if described:  # the row in place of the pixels and masks
-            rows.append(res[0])
-        images.append(None if described else res[0])
-        masks.append(None if described else res[1])
-        target.append(classes.index(label) if label is not None and classes else -1)
-        paths.append(str(image_path))
-        metas.append(meta)
-        kept_groups.append(rel.groups[i])
-        if rel.splits is not None:
-            splits.append(rel.splits[i])
+            meta[PIXEL_SIZE_KEY] = scaled_pixel_size(dict(e.pixel_size), meta.get("file_shape", worked), worked)
+        if e.meta:  # what a source says of the image beyond it (YOLO's boxes)
+            meta.update({k: v for k, v in e.meta.items() if k not in meta})
+        kept.append((e, res, meta))
+    paths, metas = [str(e.image) for e, _, _ in kept], [meta for _, _, meta in kept]
     processing = [p for p, m in zip(paths, metas)
                   if (m.get(DICOM_VIEW_KEY) or {}).get("presentation") == "FOR PROCESSING"]
     if processing:
@@ -265,15 +238,15 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         warn_skipped([(k, p, r) for k, (p, r) in enumerate(skipped)], "image(s)")
     if dropped:
         warnings.warn(dropped_masks_note([d[:2] for d in dropped]), UserWarning, stacklevel=find_stack_level())
-    if not images:
+    if not kept:
         raise ValueError(f"no readable image in {str(root)!r}")
-    groups, told, near = _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_groups)
-    kept_labels = {classes[t] for t in target if t >= 0}
-    used = [c for c in classes if c in kept_labels or c not in rel.labels]  # a class named but never read stays
-    if used != classes:  # a class whose every image was left out
-        remap = [used.index(c) if c in used else -1 for c in classes]
-        target = [remap[t] if t >= 0 else -1 for t in target]
-        classes = used
+    images = [None if described else res[0] for _, res, _ in kept]  # described: the row in place of the pixels
+    groups, told, near = _groups(rel, [e.patient for e, _, _ in kept], paths, images, n_jobs, duplicate_threshold,
+                                 guess_groups)
+    labels = [e.label for e, _, _ in kept]
+    # a class whose every image was left out is dropped; a class named but never read stays
+    classes = [c for c in rel.class_order if c in labels or c not in rel.labels]
+    target = [classes.index(label) if label is not None and classes else -1 for label in labels]
     descr = (f"Release {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}"
              + (f" ({s.class_source})" if s.class_source else "")
              + f", {len(np.unique(groups))} groups"
@@ -288,9 +261,11 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
         # feature table's column (path, target...): featbus extract refuses those naming them
         own = own_column if rel.from_index else _RESERVED.__contains__
         extra = [str(c).strip().lower() for c in rel.rows[0] if c != "row" and not own(str(c).strip().lower())]
+    masks = [None if described else res[1] for _, res, _ in kept]
     return _bunch(images, masks, np.asarray(target, dtype=int), classes, paths, groups, metas, descr,
                   skipped=skipped, dropped_masks=dropped, near_duplicate_groups=near, extra_columns=extra,
                   label_column=s.label_column, release_summary=s, left_out=list(rel.copies),
                   **({"groups_from": told} if told else {}),
-                  **({"split": np.asarray(splits, dtype=object)} if rel.splits is not None else {}),
-                  **({"features": np.vstack(rows)} if described else {}))
+                  **({"split": np.asarray([e.split for e, _, _ in kept], dtype=object)} if rel.splits is not None
+                     else {}),
+                  **({"features": np.vstack([res[0] for _, res, _ in kept])} if described else {}))

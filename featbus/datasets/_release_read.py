@@ -1,12 +1,8 @@
-"""The one arbiter of :func:`featbus.datasets.read_release`, between the release's sources
-(:mod:`featbus.datasets.sources`): a source that lists the images itself
-(:attr:`~featbus.datasets.sources.SourceRead.claims_images`) gives the release, its entries as given (labels,
-patients, splits, pixel sizes, rows and masks; no table's columns read for them, the other files named as
-considered, an image file it does not list left out); else the folder is read by the table naming the
-images (keyed by name, by patient folder or by a DICOM header field), the DICOM headers and the folders:
-which one labels the images, which names the patients, what else was considered and why not.
-Either way one builder (:meth:`Release.of`) makes the :class:`~featbus.datasets.Release` of the entries;
-each file or row left out named."""
+"""The one arbiter of :func:`featbus.datasets.read_release` between the release's sources
+(:mod:`featbus.datasets.sources`): the entries of a source that lists the images itself
+(:attr:`~featbus.datasets.sources.SourceRead.claims_images`) as given, else the folder read by the table
+naming the images (by name, patient folder or DICOM header field), the DICOM headers and the folders; one
+builder (:meth:`Release.of`) makes the release either way, each file or row left out named."""
 
 from __future__ import annotations
 
@@ -61,14 +57,12 @@ def _presentation(header) -> str:
 
 
 def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tuple[int, int, int]]:
-    """Each of ``pairs`` (an image, its ``(mask, word)`` pairs) checked: the image's header readable and
-    its size one the extractors hold, each mask readable and of the image's size (relative paths, drawn,
-    or an archive's members); with words (the folder's pairing), a mask of another finding (``other``)
-    or another annotation beside the best-ranked one left out. An image named in ``done`` (checked where
-    its archive was read, :attr:`~.sources.SourceRead.checked`) is taken as it is, each header read once.
-    Each image's kept masks (absolute, or drawn), ``None`` for an image left out, and how many images
-    had several masks joined, 'other' masks and annotations set aside (a drawn mask's size said as
-    drawn). ``folder``: the folder's ways, the masks said after every image."""
+    """Each image of ``pairs`` (an image, its ``(mask, word)`` pairs) readable and of a size the extractors
+    hold, each mask readable and of its size; a mask of another finding (``other``) or another annotation
+    beside the best-ranked one left out. An image in ``done`` (checked where its archive was read) is taken
+    as it is, each header read once. Each image's kept masks (absolute, or drawn; ``None``: the image left
+    out) and how many had several masks joined, 'other' masks and annotations set aside. ``folder``: the
+    masks said after every image."""
     root, kept, joined, others, aside = reader.root, [], 0, 0, 0
     later = [] if folder else reader.left_out
     files = [f for img, ms in pairs if _name(img) not in done for f in (img, *(m for m, _ in ms))]
@@ -182,7 +176,7 @@ def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
     return labels, expected
 
 
-def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, summary) -> list[str]:
+def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -> list[str]:
     """The entries' patients as given (an entry without one its own patient, said), else the
     reader's rules over the images' names (``group_pattern``, folders, DICOM headers, prefixes; a name
     an entry gives, :attr:`~.sources.Entry.name`, read as its file's), the source's words where they find none."""
@@ -190,17 +184,16 @@ def _given_groups(reader, kept, labels, class_order, group_pattern, claimers, su
     if group_pattern is not None:
         summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
         return pattern_groups(names, group_pattern)[1]
+    said = next((g for g in claimers if g.patient_source), None)  # the source's words for its patients
     if any(e.patient for e, _ in kept):
-        given = next((g for g in claimers if g.patient_source), claimers[0])
-        summary.patient_source = given.patient_source or "column"
-        summary.patient_detail = given.patient_detail
+        summary.patient_source = said.patient_source if said is not None else "column"
+        summary.patient_detail = (said or claimers[0]).patient_detail
         empty = sum(not e.patient for e, _ in kept)
         if empty:
             summary.notes.append(f"{empty} image(s) the source gives no patient: each is its own patient.")
         return [e.patient or n.as_posix() for (e, _), n in zip(kept, names)]
     own = [Path(e.name) if e.name else n for (e, _), n in zip(kept, names)]
     groups = folders.name_patients(reader, names, class_order, summary, own if own != names else None)
-    said = next((g for g in claimers if g.patient_source), None)
     if summary.patient_source == "one per image" and said is not None:  # the source's words for no patients
         summary.patient_source, summary.patient_detail = said.patient_source, said.patient_detail
     return groups
@@ -212,18 +205,6 @@ def _splits(splits: list, summary) -> list | None:
         return None
     summary.splits = split_counts(splits)
     return splits
-
-
-def _given_pixel_sizes(kept, names: str, summary) -> list:
-    """Each image's pixel size as its entry gives it; ``[]`` when none does."""
-    sizes = [e.pixel_size for e, _ in kept]
-    summary.n_pixel_sizes = sum(s is not None for s in sizes)
-    if not summary.n_pixel_sizes:
-        return []
-    summary.pixel_size_source = next(s.get("source") for s in sizes if s is not None) or names
-    summary.pixel_size_missing = [(repr(_name(e.image)), f"({names} gives none)") for e, _ in kept
-                                  if e.pixel_size is None]
-    return sizes
 
 
 def _table_within(root, claimers, summary) -> None:
@@ -282,10 +263,9 @@ class Reader:
         if wrong is not None:  # entries are the release (never a table of them) or nothing: a source's mistake
             raise TypeError(f"{wrong.file.as_posix()}: the source {wrong.source_name!r} gives entries without "
                             "claims_images=True (the reader takes entries only as the release)")
+        given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column}
         if any(got.claims_images and got.entries for got in reads):
-            return self.claimed(reads, image_column=image_column, label_column=label_column,
-                                group_column=group_column, group_pattern=group_pattern, mask_pattern=mask_pattern,
-                                require_labels=require_labels)
+            return self.claimed(reads, {**given, "--mask-pattern": mask_pattern}, group_pattern, require_labels)
         self.source_tables = [got.file for got in reads if got.file.suffix.lower() in TABLE_SUFFIXES]
         if not self.files:
             subdirs = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
@@ -302,7 +282,7 @@ class Reader:
         self.unpaired = unpaired  # a table's mask column may name them (masks/a;b.png)
         summary = ReleaseSummary(root=root)
         self._sources(reads, summary)
-        chosen, rows_of, images = self._table(images, image_column, label_column, group_column, summary)
+        chosen, rows_of, images = self._table(images, image_column, given, summary)
         if chosen is not None and not rows_of:
             images, rows_of = table.pair_rows(self, chosen, images, masks_of, summary)
             if summary.mask_column:
@@ -311,16 +291,14 @@ class Reader:
         checked, (joined, others, aside) = _checked(self, [(i, masks_of.get(i, [])) for i in images], folder=True)
         lesion = {img: masks for img, masks in zip(images, checked) if masks is not None}
         images = [img for img, masks in zip(images, checked) if masks is not None]
-        if rule:
-            extra = [f"{joined} with several joined" if joined else "",
-                     f"{others} 'other' masks not used as the lesion" if others else "",
-                     f"{aside} other annotations beside an image's mask not used" if aside else ""]
-            rule = rule + "".join(f"; {e}" for e in extra if e)
+        for n, words in ((joined, "with several joined"), (others, "'other' masks not used as the lesion"),
+                         (aside, "other annotations beside an image's mask not used")):
+            rule = f"{rule}; {n} {words}" if rule and n else rule
         labels, class_source, class_order = self._labels(chosen, images, rows_of, label_column, summary)
         images, labels = table.two_labels(self, images, labels, rows_of, chosen)
         if require_labels and not any(labels):
             raise ReleaseError(self._unlabelled(masks_of, summary))
-        groups = self._groups(chosen, images, labels, rows_of, group_column, group_pattern, class_order, summary)
+        groups = self._groups(chosen, images, rows_of, group_column, group_pattern, class_order, summary)
         pixel_sizes = self._pixel_sizes(chosen, images, rows_of, summary)
         processing = [i for i in images if _presentation(self.headers.get(i)) == "FOR PROCESSING"]
         if processing:  # said from the headers read, as the pixels' reading says it (featbus.io)
@@ -330,7 +308,7 @@ class Reader:
         summary.left_out = self.left_out
         rel = Release.of(root, summary, [Entry(
             root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
-            pixel_size=pixel_sizes[k] if pixel_sizes else None,
+            pixel_size=pixel_sizes[k],
             row={"row": rows_of[img][0] + 2, **dict(zip(chosen[2], chosen[1][rows_of[img][0]]))}
             if chosen and img in rows_of else None) for k, img in enumerate(images)], class_order,
             group_pattern=group_pattern, copies=self.copies, unfit_masks=self.unfit)
@@ -338,43 +316,28 @@ class Reader:
         summary.class_source = class_source
         return rel
 
-    def claimed(self, reads, *, image_column, label_column, group_column, group_pattern, mask_pattern,
-                require_labels) -> Release:
+    def claimed(self, reads, given: dict, group_pattern, require_labels) -> Release:
         """The release the claiming sources of ``reads`` list: their entries as given, every other file
-        named as considered."""
-        reader, root = self, self.root
+        named as considered; an option of ``given`` (naming columns or masks) refused."""
+        root = self.root
         claimers = [got for got in reads if got.claims_images and got.entries]
         names = ", ".join(got.file.as_posix() for got in claimers)
-        refused = [k for k, v in {"--image-column": image_column, "--label-column": label_column,
-                                  "--group-column": group_column, "--mask-pattern": mask_pattern}.items()
-                   if v is not None]
+        refused = [k for k, v in given.items() if v is not None]
         if refused:
             raise ReleaseError(f"{' and '.join(refused)}: {names} in {str(root)!r} lists the images with their labels, "
                                "patients and masks (no table's columns are read): drop the option")
         summary = ReleaseSummary(root=root)
-        for got in reads:
-            if got in claimers:
-                for item in got.left_out:
-                    reader.out(*item)
-                summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
-            elif got.not_used:
-                summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
-            elif not (got.entries or got.left_out or got.notes):  # a part of another file's read (a YOLO label file)
-                continue
-            else:
-                summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
-                                                "lists the images)")
-        summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)" for t in reader.considered]
-        entries = _entries(reader, claimers, summary)
-        _files_not_listed(reader, entries, claimers, names)
+        self._sources(reads, summary, claimers, names)
+        entries = _entries(self, claimers, summary)
+        _files_not_listed(self, entries, claimers, names)
         done = {_name(e.image) for got in claimers if got.checked for e in got.entries}
         done -= {_name(e.image) for got in claimers if not got.checked for e in got.entries}  # masks joined here
-        checked, _ = _checked(reader, [(e.image, [(m, None) for m in e.masks]) for e in entries], done)
+        checked, _ = _checked(self, [(e.image, [(m, None) for m in e.masks]) for e in entries], done)
         kept = [(e, masks) for e, masks in zip(entries, checked) if masks is not None]
-        labels, class_order = _given_labels(reader, kept, claimers, names)
+        labels, class_order = _given_labels(self, kept, claimers, names)
         if require_labels and not any(label is not None for label in labels):
             raise ReleaseError(f"nothing labels the images of {str(root)!r}: {names} lists them without a label")
-        groups = _given_groups(reader, kept, labels, class_order, group_pattern, claimers, summary)
+        groups = _given_groups(self, kept, class_order, group_pattern, claimers, summary)
         within = claimers[0].within
         if within is None or within.table != root / claimers[0].file:  # a source that is its table is said as one
             summary.source = f"images listed by {names} ({claimers[0].source_name or 'a source'}" + (
@@ -384,11 +347,16 @@ class Reader:
         if bad is not None:  # an entry's split as its source spells it, read as train / valid / test
             raise ReleaseError(f"{_name(bad.image)!r}: split {bad.split!r} is none of train, valid, test")
         splits = _splits(splits, summary)
-        sizes = _given_pixel_sizes(kept, names, summary)
-        summary.left_out = reader.left_out
+        sizes = [e.pixel_size for e, _ in kept]  # each image's pixel size as its entry gives it
+        summary.n_pixel_sizes = sum(s is not None for s in sizes)
+        if summary.n_pixel_sizes:
+            summary.pixel_size_source = next(s.get("source") for s in sizes if s is not None) or names
+            summary.pixel_size_missing = [(repr(_name(e.image)), f"({names} gives none)") for e, _ in kept
+                                          if e.pixel_size is None]
+        summary.left_out = self.left_out
         rel = Release.of(root, summary, [replace(
             e, image=root / e.image if isinstance(e.image, Path) else e.image, label=labels[k], masks=masks,
-            patient=groups[k], split=splits[k] if splits else None, pixel_size=sizes[k] if sizes else None,
+            patient=groups[k], split=splits[k] if splits else None,
             row=dict(e.row) if e.row else None, meta=dict(e.meta)) for k, (e, masks) in enumerate(kept)],
             class_order, group_pattern=group_pattern, unfit_masks=self.unfit)
         summary.mask_rule = _said(claimers, "mask_rule", "given by {file}") if summary.n_mask_files else None
@@ -396,21 +364,29 @@ class Reader:
         _table_within(root, claimers, summary)
         return rel
 
-    def _sources(self, reads, summary) -> None:
-        """What the annotation files read (:mod:`~featbus.datasets.sources`) that list no image leave
-        out, named; their notes, and why a file was not used."""
+    def _sources(self, reads, summary, claimers=(), names="") -> None:
+        """What the sources' files leave out, named, their notes, and why a file was not used; with
+        ``claimers`` (the sources listing the images, ``names``) theirs alone, every other file named as
+        considered but one that gives nothing at all (a part of another file's read: a YOLO label file)."""
         for got in reads:
-            for entry in got.left_out:
-                self.out(*entry)
-            summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
-            if got.not_used:
+            if not claimers or got in claimers:
+                for entry in got.left_out:
+                    self.out(*entry)
+                summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
+            if got.not_used and got not in claimers:
                 summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
+            elif claimers and got not in claimers and (got.entries or got.left_out or got.notes):
+                summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
+                                                "lists the images)")
+        if claimers:
+            summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)"
+                                         for t in self.considered]
 
-    def _table(self, images, image_column, label_column, group_column, summary):
+    def _table(self, images, image_column, given: dict, summary):
         """The table naming the images: by name (the column naming most images; its mask columns'
         files are masks, never samples), else by patient folder, else by a DICOM header field;
-        ``(table, rows of each image when the key found them already, images)``. An option naming
-        a column with no such table is refused."""
+        ``(table, rows of each image when the key found them already, images)``. An option of ``given``
+        naming a column with no such table is refused."""
         chosen = table.choose_table(self, images, image_column, summary)
         rows_of: dict[Path, list[int]] = {}
         if chosen is None and image_column is None:  # a table by patient: a row per patient folder
@@ -418,7 +394,6 @@ class Reader:
         if chosen is None:  # a table keyed by a DICOM header field (SOPInstanceUID...)
             chosen, rows_of, images = dicom.table_by_header(self, images, image_column, summary)
         if chosen is None:
-            given = {"--image-column": image_column, "--label-column": label_column, "--group-column": group_column}
             refused = [k for k, v in given.items() if v is not None  # a DICOM header field is a column of its own
                        and (k == "--image-column" or dicom.header_field(self, v, images) is None)]
             if refused:
@@ -433,7 +408,7 @@ class Reader:
         """Each image's physical pixel size (issue 82): from the table's pixel-size column (by its name,
         :func:`~featbus.datasets._release_rules.pixel_size_column`, and its values: the first such column
         with a positive number), else from its DICOM header (:func:`featbus.io.dicom_pixel_size`); the
-        images that lack one named with why (the row and its cell). ``[]`` when nothing gives one."""
+        images that lack one named with why (the row and its cell); ``None`` where none."""
         sizes: list = [None] * len(images)
         missing: list[tuple[str, str]] = []
         if chosen is not None:
@@ -445,7 +420,7 @@ class Reader:
             n_dicom = dicom.pixel_sizes(self, images, sizes, missing)
         summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom
         summary.pixel_size_missing = missing if summary.n_pixel_sizes else []
-        return sizes if summary.n_pixel_sizes else []
+        return sizes
 
     def _unlabelled(self, masks_of, summary) -> str:
         """Why nothing labels the images, and what featbus reads."""
@@ -483,7 +458,7 @@ class Reader:
             return folders.folder_labels(self, images, folder_classes)
         return [None] * len(images), None, []
 
-    def _groups(self, chosen, images, labels, rows_of, group_column, group_pattern, class_order, summary):
+    def _groups(self, chosen, images, rows_of, group_column, group_pattern, class_order, summary):
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the
         table's patient column, else the folders, headers or file names
         (:func:`~featbus.datasets.sources.folders.name_patients`)."""

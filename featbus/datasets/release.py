@@ -164,11 +164,9 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
 
 def arbiter(root, release_name: str, files: list[Path], tables: list[Path], left_out: list, reads,
             **options) -> Release:
-    """The release the sources' ``reads`` and the folder's rules make of ``files``: the images a source
-    lists itself, else the folder read by its tables and names, by the one arbiter
-    (:class:`~featbus.datasets._release_read.Reader`). The archive source reads its members
-    through this function, handed to it by :func:`~featbus.datasets.sources.read_sources`: no source imports
-    the reader."""
+    """The release the sources' ``reads`` and the folder's rules make of ``files``, by the one arbiter
+    (:class:`~featbus.datasets._release_read.Reader`); the archive source reads its members through it, handed
+    to it by :func:`~featbus.datasets.sources.read_sources`: no source imports the reader."""
     whole = next((got for got in reads if got.whole), None)
     if whole is not None:  # a source that reads the release whole (the featbus index): its entries as they are
         return Release.of(root, whole.within, whole.entries, list(whole.class_order), from_index=True,
