@@ -55,8 +55,7 @@ def _background(rng: np.random.RandomState, h: int, w: int) -> np.ndarray:
     fat = boundary(rng.uniform(0.18, 0.32), 0.04)
     gland = boundary(rng.uniform(0.60, 0.80), 0.05)
     levels = rng.uniform([0.75, 0.30, 0.55, 0.30], [0.95, 0.45, 0.75, 0.45])
-    tissue = np.where(rows < skin, levels[0],
-                      np.where(rows < fat, levels[1], np.where(rows < gland, levels[2], levels[3])))
+    tissue = np.select([rows < skin, rows < fat, rows < gland], levels[:3], levels[3])
     tissue = ndi.gaussian_filter(tissue, 1.5)
     # a few fat lobules (hypoechoic, unmasked) so that "dark blob" alone does not mean lesion
     for _ in range(rng.randint(0, 3)):
