@@ -6,7 +6,7 @@ from ._common import IMAGE_EXTENSIONS, PER_IMAGE_FIELDS, _check_label_spellings,
 from ._home import get_data_home  # the data folder (FEATBUS_DATA)
 from ._release_scan import unwrap_download_folder
 from .breast_lesions_usg import load_breast_lesions_usg
-from .bus_bra import BUS_BRA_TABLE, is_bus_bra_folder, load_bus_bra
+from .bus_bra import is_bus_bra_folder, load_bus_bra
 from .busi import BUSI_CLASSES, load_busi
 from .export import load_export
 from .folders import load_image_folder, load_manifest

@@ -70,16 +70,11 @@ def subset(data: Bunch, idx) -> Bunch:
     """
     idx = np.asarray(idx, dtype=int)
     out = Bunch(**data)
-    for key in PER_IMAGE_FIELDS:
-        value = data.get(key)
-        if value is None:
-            continue
+    for key, value in ((k, data[k]) for k in PER_IMAGE_FIELDS if data.get(k) is not None):
         array = isinstance(value, np.ndarray) or key in ("target", "groups", "sites", "group_ids", "split")
         out[key] = np.asarray(value)[idx] if array else [value[i] for i in idx]
     return out
 
-
-# --------------------------------------------------------------------------- image folders
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm")
 _ON_ERROR = ("raise", "skip")
@@ -112,14 +107,12 @@ def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
 
 
 def _read_keeping_image(item, index: int):
-    """Read an image at its working size (:data:`featbus.io.WORK_PIXELS`) and the union of its masks (brought
-    to that size with it): ``(image, mask, None, meta)``; a mask that does not fit the image (another size)
-    or cannot be read is dropped, the image kept: ``(image, empty mask, why, meta)``, the reason naming the
-    mask file and both sizes. Where masks are needed the caller turns a dropped mask into an error or a
-    skipped image (:func:`featbus.cli._data._load_folder`). ``meta``: what the file adds to its record's
-    (:func:`featbus.io.loaded_meta`: a DICOM header's view; ``"file_shape"``, the file's own
-    size, where it was reduced). An unreadable image: ``("error", path, reason)``. What
-    :meth:`~featbus.datasets.Release.to_bunch` reads each image with (``map_images`` passes ``index``)."""
+    """One image of :meth:`~featbus.datasets.Release.to_bunch` (``map_images`` passes ``index``) at its working
+    size (:data:`featbus.io.WORK_PIXELS`) with the union of its masks: ``(image, mask, None, meta)``. A mask
+    that does not fit or cannot be read is dropped, the image kept (``(image, empty mask, why, meta)``), for
+    the caller to refuse or skip where masks are needed (:func:`featbus.cli._data._load_folder`). ``meta``:
+    :func:`featbus.io.loaded_meta`, plus ``"file_shape"`` where the file was reduced. An unreadable image:
+    ``("error", path, reason)``."""
     image_path, mask_paths = item
     info: dict = {}
     try:

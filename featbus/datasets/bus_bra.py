@@ -8,9 +8,6 @@ from sklearn.utils import Bunch
 
 from .site_tables import SITE_TABLES, load_site_table_folder, site_root
 
-#: The table at the root of a BUS-BRA folder: one row per image (``ID``, ``Case``, ``Pathology``...).
-BUS_BRA_TABLE = SITE_TABLES["bus-bra"].file
-
 
 def is_bus_bra_folder(root: str | os.PathLike) -> bool:
     """Whether ``root`` looks like a BUS-BRA folder: ``bus_data.csv`` beside class sub-folders.

@@ -47,11 +47,8 @@ def load_busi(root: str | os.PathLike | None = None, *, duplicate_threshold: int
     ['benign', 'malignant', 'normal']
     """
     root = Path(_data_root(root, "busi", "BUSI", "the Dataset_BUSI_with_GT folder or its parent"))
-
-    def is_busi(p: Path) -> bool:
-        return all((p / c).is_dir() for c in BUSI_CLASSES)
-
-    found = next((p for p in (root, root / "Dataset_BUSI_with_GT") if is_busi(p)), None)
+    found = next((p for p in (root, root / "Dataset_BUSI_with_GT") if all((p / c).is_dir() for c in BUSI_CLASSES)),
+                 None)
     if found is None:
         raise FileNotFoundError(f"{str(root)!r} is not a BUSI folder: expected sub-folders "
                                 f"{list(BUSI_CLASSES)} in it or in its Dataset_BUSI_with_GT folder")

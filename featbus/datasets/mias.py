@@ -133,10 +133,9 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
         for row, col, rad in spots:
             mask |= (rr - row) ** 2 + (cc - col) ** 2 <= rad**2
         abn = [r["abnormality"] for r in rows]
-        abn = abn[0] if len(abn) == 1 else abn
-        ok = all(r["x"] is not None for r in rows if r["abnormality"] != "NORM")
-        meta = {"reference": ref, "label": classes[data.target[k]], "abnormality": abn,
-                "tissue": rows[0]["tissue"], "lesions": spots, "mask_complete": ok}
+        meta = {"reference": ref, "label": classes[data.target[k]], "abnormality": abn[0] if len(abn) == 1 else abn,
+                "tissue": rows[0]["tissue"], "lesions": spots,
+                "mask_complete": all(r["x"] is not None for r in rows if r["abnormality"] != "NORM")}
         data.masks[k], data.data[k] = mask, ImageRecord(image, mask, path, meta)
     metas = [r.meta for r in data.data]
     counts = np.bincount(data.target, minlength=len(classes))

@@ -62,7 +62,7 @@ def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre
     if normal not in ("breast-centre", "drop"):
         raise ValueError(f"normal must be 'breast-centre' or 'drop', got {normal!r}")
     half = size // 2
-    images, masks, target, paths, groups, metas, dropped = [], [], [], [], [], [], []
+    patches, dropped = [], []  # (image, mask, target, path, group, meta) of each patch
     for i, rec in enumerate(data.data):
         meta = dict(rec.meta or {})
         path = str(data.paths[i]) if getattr(data, "paths", None) is not None else f"image {i}"
@@ -74,8 +74,7 @@ def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre
             if normal == "drop":
                 dropped.append((path, "no lesion centre (normal='drop')"))
                 continue
-            _, bm = breast_mask(rec.image)
-            rows, cols = np.nonzero(bm)
+            rows, cols = np.nonzero(breast_mask(rec.image)[1])
             centres = [(int(round(rows.mean())), int(round(cols.mean())), "breast-centre")]
         for row, col, tag in centres:
             patch = np.zeros((size, size), rec.image.dtype)
@@ -83,17 +82,15 @@ def lesion_patches(data: Bunch, size: int = 224, *, normal: str = "breast-centre
             r0, c0 = row - half, col - half
             rs = slice(max(0, r0), min(rec.image.shape[0], r0 + size))
             cs = slice(max(0, c0), min(rec.image.shape[1], c0 + size))
-            patch[rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] = rec.image[rs, cs]
+            within = slice(rs.start - r0, rs.stop - r0), slice(cs.start - c0, cs.stop - c0)
+            patch[within] = rec.image[rs, cs]
             if rec.mask is not None:
-                pmask[rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] = rec.mask[rs, cs]
-            images.append(patch)
-            masks.append(pmask)
-            target.append(int(data.target[i]))
-            paths.append(f"{path}#{tag}")
-            groups.append(data.groups[i])
-            metas.append({**meta, "patch_centre": (row, col)})
-    if not images:
+                pmask[within] = rec.mask[rs, cs]
+            patches.append((patch, pmask, int(data.target[i]), f"{path}#{tag}", data.groups[i],
+                            {**meta, "patch_centre": (row, col)}))
+    if not patches:
         raise ValueError("no patch: no image has a lesion centre (and normal='drop')")
+    images, masks, target, paths, groups, metas = zip(*patches)
     descr = (f"{len(images)} lesion-centred {size} x {size} patches of {len(data.data)} images"
              + (f" ({len(dropped)} images without a patch)" if dropped else "") + ".")
     return _bunch(images, masks, np.asarray(target), data.target_names, paths, np.asarray(groups), metas, descr,

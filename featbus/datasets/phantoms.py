@@ -30,17 +30,14 @@ def _class_counts(n_samples: int, weights) -> np.ndarray:
     # largest-remainder rounding: counts sum to n_samples exactly and follow the proportions
     raw = w * n_samples
     counts = np.floor(raw).astype(int)
-    for i in np.argsort(-(raw - counts), kind="stable")[: n_samples - counts.sum()]:
-        counts[i] += 1
+    counts[np.argsort(-(raw - counts), kind="stable")[: n_samples - counts.sum()]] += 1
     return counts
 
 
 def _speckle(rng: np.random.RandomState, shape: tuple[int, int]) -> np.ndarray:
     """Fully developed speckle: magnitude of a smoothed complex Gaussian field (Rayleigh
     distributed, spatially correlated like a real point-spread function), mean 1."""
-    re = ndi.gaussian_filter(rng.standard_normal(shape), (0.7, 1.4))  # PSF wider laterally
-    im = ndi.gaussian_filter(rng.standard_normal(shape), (0.7, 1.4))
-    amp = np.hypot(re, im)
+    amp = np.hypot(*(ndi.gaussian_filter(rng.standard_normal(shape), (0.7, 1.4)) for _ in "ri"))  # PSF wider laterally
     return amp / amp.mean()
 
 
@@ -58,8 +55,7 @@ def _background(rng: np.random.RandomState, h: int, w: int) -> np.ndarray:
     fat = boundary(rng.uniform(0.18, 0.32), 0.04)
     gland = boundary(rng.uniform(0.60, 0.80), 0.05)
     levels = rng.uniform([0.75, 0.30, 0.55, 0.30], [0.95, 0.45, 0.75, 0.45])
-    tissue = np.where(rows < skin, levels[0],
-                      np.where(rows < fat, levels[1], np.where(rows < gland, levels[2], levels[3])))
+    tissue = np.select([rows < skin, rows < fat, rows < gland], levels[:3], levels[3])
     tissue = ndi.gaussian_filter(tissue, 1.5)
     # a few fat lobules (hypoechoic, unmasked) so that "dark blob" alone does not mean lesion
     for _ in range(rng.randint(0, 3)):
@@ -67,23 +63,17 @@ def _background(rng: np.random.RandomState, h: int, w: int) -> np.ndarray:
         ry, rx = rng.uniform(0.03, 0.07) * h, rng.uniform(0.08, 0.15) * w
         blob = ((np.arange(h)[:, None] - cy) / ry) ** 2 + ((np.arange(w)[None, :] - cx) / rx) ** 2
         tissue = tissue * (1 - 0.3 * np.exp(-blob))
-    attenuation = np.exp(-rng.uniform(0.2, 0.8) * rows)
-    return tissue * attenuation
+    return tissue * np.exp(-rng.uniform(0.2, 0.8) * rows)  # depth attenuation
 
 
 def _lesion(rng: np.random.RandomState, h: int, w: int, malignant: bool):
-    """Return (mask, softness) of one lesion drawn in polar coordinates r <= R(theta)."""
-    side = min(h, w)
-    size = rng.uniform(0.08, 0.20) * side  # mean radius in pixels
-    if malignant:
-        aspect = rng.uniform(0.8, 1.5)  # height / width: mostly taller than wide
-    else:
-        aspect = rng.uniform(0.5, 1.0)  # wider than tall: parallel to the skin
+    """The mask of one lesion drawn in polar coordinates r <= R(theta), and its centre's row."""
+    size = rng.uniform(0.08, 0.20) * min(h, w)  # mean radius in pixels
+    # height / width: malignant mostly taller than wide, benign wider than tall (parallel to the skin)
+    aspect = rng.uniform(0.8, 1.5) if malignant else rng.uniform(0.5, 1.0)
     ry, rx = size * np.sqrt(aspect), size / np.sqrt(aspect)
-    cy = rng.uniform(0.30, 0.60) * h
-    cx = rng.uniform(0.30, 0.70) * w
-    yy, xx = np.mgrid[0:h, 0:w].astype(float)
-    dy, dx = yy - cy, xx - cx
+    cy, cx = rng.uniform(0.30, 0.60) * h, rng.uniform(0.30, 0.70) * w
+    dy, dx = np.arange(h)[:, None] - cy, np.arange(w)[None, :] - cx
     theta = np.arctan2(dy / ry, dx / rx)
     r = np.hypot(dy / ry, dx / rx)  # 1 on the ellipse
     radius = np.ones_like(theta)
@@ -99,8 +89,7 @@ def _lesion(rng: np.random.RandomState, h: int, w: int, malignant: bool):
             ang = rng.uniform(-np.pi, np.pi)
             d = np.angle(np.exp(1j * (theta - ang)))
             radius += rng.uniform(0.2, 0.6) * np.exp(-(d / rng.uniform(0.04, 0.09)) ** 2)
-    mask = r <= radius
-    return mask, (cy, cx, ry, rx)
+    return r <= radius, cy
 
 
 def _phantom(seed: int, h: int, w: int, label: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,22 +98,19 @@ def _phantom(seed: int, h: int, w: int, label: int) -> tuple[np.ndarray, np.ndar
     mask = np.zeros((h, w), bool)
     if label in (0, 1):
         malignant = label == 1
-        mask, (cy, cx, ry, rx) = _lesion(rng, h, w, malignant)
+        mask, cy = _lesion(rng, h, w, malignant)
         # circumscribed (sharp) margin for benign, indistinct for malignant
         soft = ndi.gaussian_filter(mask.astype(float), 0.6 if not malignant else 1.6)
         contrast = rng.uniform(0.15, 0.55)  # hypoechoic: the lesion keeps this fraction of echo
         inside = contrast * (1 + 0.15 * ndi.gaussian_filter(rng.standard_normal((h, w)), 2))
         img = img * (1 - soft) + img * inside * soft
         # posterior acoustic feature below the lesion, across its width, fading with depth
-        cols = mask.any(axis=0).astype(float)
-        cols = ndi.gaussian_filter1d(cols, 1.0 if malignant else 2.0)
+        cols = ndi.gaussian_filter1d(mask.any(axis=0).astype(float), 1.0 if malignant else 2.0)
         bottom = np.max(np.nonzero(mask.any(axis=1))[0]) if mask.any() else int(cy)
         depth = np.clip((np.arange(h) - bottom) / h, 0, None)[:, None]
         below = (np.arange(h) > bottom)[:, None] * np.exp(-depth * rng.uniform(1, 4))
-        if malignant:
-            strength = -rng.uniform(0.25, 0.6)  # shadow
-        else:
-            strength = rng.uniform(0.0, 0.4) if rng.rand() < 0.7 else 0.0  # maybe enhancement
+        # a shadow (malignant), or maybe an enhancement (benign)
+        strength = -rng.uniform(0.25, 0.6) if malignant else rng.uniform(0.0, 0.4) if rng.rand() < 0.7 else 0.0
         img = img * (1 + strength * below * cols[None, :])
     img = img * _speckle(rng, (h, w))
     img = img * rng.uniform(0.8, 1.2)  # gain
@@ -201,11 +187,7 @@ def make_phantoms(n_samples: int = 60, *, image_size: int | tuple[int, int] = 12
     target = np.repeat(np.arange(len(PHANTOM_CLASSES)), counts)
     rs.shuffle(target)
     seeds = rs.randint(0, 2**31 - 1, size=len(target))
-    images, masks = [], []
-    for seed, label in zip(seeds, target):
-        im, m = _phantom(int(seed), h, w, int(label))
-        images.append(im)
-        masks.append(m)
+    images, masks = zip(*(_phantom(int(seed), h, w, int(label)) for seed, label in zip(seeds, target)))
     paths = [f"phantom-{i:04d}" for i in range(len(target))]
     metas = [{"label": PHANTOM_CLASSES[t]} for t in target]
     descr = (f"featbus synthetic ultrasound phantoms: {len(target)} images of {h}x{w} pixels, "

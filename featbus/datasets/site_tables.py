@@ -14,7 +14,6 @@ from sklearn.utils import Bunch
 from ..io import warn_skipped
 from ._common import _check_loader_choices, _data_root
 
-# --------------------------------------------------------------------------- sites with a table
 
 @dataclass(frozen=True)
 class SiteTable:
@@ -27,8 +26,6 @@ class SiteTable:
         The data set (in messages).
     file : str
         The table's file name at the folder's root (``bus_data.csv``).
-    id, patient, label : str
-        Its columns (lower-cased) holding the image's file stem, the patient, the label.
     citation : str
         What :attr:`Bunch.DESCR` cites.
     patient_column, label_column : str
@@ -37,9 +34,6 @@ class SiteTable:
 
     name: str
     file: str
-    id: str
-    patient: str
-    label: str
     citation: str
     patient_column: str
     label_column: str
@@ -53,10 +47,10 @@ class SiteTable:
 
 #: The tables :func:`load_data` recognises, by the data set that ships them.
 SITE_TABLES = {
-    "bus-bra": SiteTable("BUS-BRA", "bus_data.csv", "id", "case", "pathology",
+    "bus-bra": SiteTable("BUS-BRA", "bus_data.csv",
                          "BUS-BRA breast ultrasound images (Gómez-Flores et al., Med Phys 2024, doi:10.1002/mp.16812)",
                          "Case", "Pathology"),
-    "breast-lesions-usg": SiteTable("BrEaST-Lesions-USG", "breast_data.csv", "id", "caseid", "classification",
+    "breast-lesions-usg": SiteTable("BrEaST-Lesions-USG", "breast_data.csv",
                                     "BrEaST-Lesions-USG breast ultrasound images (Pawłowska et al., Sci Data "
                                     "11:148, 2024; data doi:10.7937/9WKK-Q141; CC BY 4.0)", "CaseID",
                                     "Classification"),
