@@ -6,15 +6,16 @@ decoding a pixel.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 from .._records import LeftOut
-from ..io import DICOM_INSTALL, header_shape, list_folder
+from ..io import DICOM_INSTALL, file_sha256, header_shape, list_folder
 from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
@@ -57,7 +58,15 @@ def walk_release(root: Path, also: tuple[str, ...] = ()) -> tuple[list[Path], li
                     key=path_key)
     tables = sorted((f for f in files if (f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem))
                      or f.suffix.lower() in also), key=path_key)
-    _refuse_without_pydicom(root, [f for f in images if dicom_name(f)], dicomdirs)
+    dicom = [f for f in images if dicom_name(f)]
+    if dicom or dicomdirs:
+        try:
+            import pydicom  # noqa: F401 - only whether it is there
+        except ImportError:
+            what = " and ".join(filter(None, [f"{len(dicom)} DICOM file(s)" if dicom else "",
+                                              f"a DICOMDIR ({dicomdirs[0].as_posix()!r})" if dicomdirs else ""]))
+            raise ImportError(f"{str(root)!r} holds {what}" + (f" (e.g. {dicom[0].as_posix()!r})" if dicom else "")
+                              + f"; reading DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
     for rel in dicomdirs:
         images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]
     images.sort(key=path_key)
@@ -68,18 +77,6 @@ def dicom_name(rel: Path) -> bool:
     """Whether :func:`walk_release` took a file for DICOM: a ``.dcm`` name, or a name of no image
     suffix that it read by content."""
     return rel.suffix.lower() == ".dcm" or rel.suffix.lower() not in IMAGE_SUFFIXES
-
-
-def _refuse_without_pydicom(root: Path, dicom: list[Path], dicomdirs: list[Path]) -> None:
-    if not dicom and not dicomdirs:
-        return
-    try:
-        import pydicom  # noqa: F401 - only whether it is there
-    except ImportError:
-        what = " and ".join(filter(None, [f"{len(dicom)} DICOM file(s)" if dicom else "",
-                                          f"a DICOMDIR ({dicomdirs[0].as_posix()!r})" if dicomdirs else ""]))
-        raise ImportError(f"{str(root)!r} holds {what}" + (f" (e.g. {dicom[0].as_posix()!r})" if dicom else "")
-                          + f"; reading DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
 
 
 def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path]:
@@ -127,6 +124,17 @@ def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
     return tuple(map(column_key, named_folders(rel, release_name)))
 
 
+def _unique_keys(files: list[Path], scope, keys) -> dict:
+    """Each ``scope(file)``'s keys (``keys(file)``) to the one file they name; a key two files share
+    names None (an ambiguous key pairs nothing)."""
+    out: dict = {}
+    for f in files:
+        slot = out.setdefault(scope(f), {})
+        for k in keys(f):
+            slot[k] = f if slot.get(k, f) == f else None
+    return out
+
+
 def split_masks(files: list[Path], mask_pattern: str | None, release_name: str = ""):
     """Tell masks from images: ``(images, masks_of, unpaired, rule)``.
 
@@ -142,29 +150,18 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     for f in candidates:
         by_folder.setdefault(f.parent, {})[f.stem.casefold()] = f
     masks_of: dict[Path, list[tuple[Path, str]]] = {}
-    taken: set[Path] = set()
     rules: dict[str, str] = {}  # how masks were paired -> the words (with a first example)
     if mask_pattern is not None:
         generic = _pattern_regex(mask_pattern, None)
-        for f in candidates:
-            if not generic.match(f.name):
-                continue
-            stems = by_folder[f.parent]
-            owners = [img for img in stems.values()
+        for f in (f for f in candidates if generic.match(f.name)):
+            owners = [img for img in by_folder[f.parent].values()
                       if img != f and _pattern_regex(mask_pattern, img.stem).match(f.name)]
             if owners:
-                owner = max(owners, key=lambda p: len(p.stem))
-                masks_of.setdefault(owner, []).append((f, "pattern"))
-                taken.add(f)
-                rules.setdefault("pattern", f"--mask-pattern {mask_pattern!r}")
+                masks_of.setdefault(max(owners, key=lambda p: len(p.stem)), []).append((f, "pattern"))
+                rules["pattern"] = f"--mask-pattern {mask_pattern!r}"
     else:
-        keyed: dict[Path, dict[str, Path | None]] = {}
-        for f in candidates:
-            if mask_parts(f.stem) is not None:
-                continue
-            slot = keyed.setdefault(f.parent, {})
-            for k in stem_keys(f.stem)[1:]:
-                slot[k] = f if k not in slot or slot[k] == f else None  # an ambiguous key pairs nothing
+        keyed = _unique_keys([f for f in candidates if mask_parts(f.stem) is None], lambda f: f.parent,
+                             lambda f: stem_keys(f.stem)[1:])
         for f in candidates:
             parts = mask_parts(f.stem)
             if parts is None:
@@ -172,35 +169,26 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
             owner = by_folder[f.parent].get(parts[0].casefold()) or keyed.get(f.parent, {}).get(parts[0].casefold())
             if owner is not None and owner != f:
                 masks_of.setdefault(owner, []).append((f, parts[1]))
-                taken.add(f)
                 if parts[1] not in NON_LESION_MASK_WORDS:
                     rules.setdefault(f"beside {parts[1]}", f"<name>_{parts[1]} beside the image")
+    taken = {m for pairs in masks_of.values() for m, _ in pairs}
     images = [f for f in candidates if f not in taken]
     # a mask folder's files: the image of the same scope whose stem (or stem without a leading word)
     # is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png for Images/bus_0001-l.png)
-    index: dict[tuple, dict[str, Path | None]] = {}
-    for img in images:
-        scope = scope_of(img, release_name)
-        for k in stem_keys(img.stem):
-            slot = index.setdefault(scope, {})
-            slot[k] = img if k not in slot or slot[k] == img else None  # an ambiguous key pairs nothing
+    index = _unique_keys(images, lambda f: scope_of(f, release_name), lambda f: stem_keys(f.stem))
     unpaired = []
     for m in in_folders:
-        slot = index.get(scope_of(m, release_name), {})
-        keys = [m.stem.casefold()]
-        parts = mask_parts(m.stem)
-        if parts is not None:
-            keys.append(parts[0].casefold())
+        scope, parts = scope_of(m, release_name), mask_parts(m.stem)
         if mask_pattern is not None:
-            owner = next((img for img in images if scope_of(img, release_name) == scope_of(m, release_name)
+            owner = next((img for img in images if scope_of(img, release_name) == scope
                           and _pattern_regex(mask_pattern, img.stem).match(m.name)), None)
         else:
+            slot, keys = index.get(scope, {}), [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
             owner = next((slot[k] for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)
             continue
-        word = parts[1] if parts is not None else "folder"
-        masks_of.setdefault(owner, []).append((m, word))
+        masks_of.setdefault(owner, []).append((m, parts[1] if parts is not None else "folder"))
         folder = next(p for p in m.parts[:-1] if is_mask_folder(p))
         if m.stem.casefold() == owner.stem.casefold():
             rules.setdefault(f"same {folder}", f"the same name in {folder}/")
@@ -256,14 +244,6 @@ def unwrap_download_folder(path: Path) -> Path:
     return path
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     """The class folders that hold unlabelled copies of the others' images, with why: ``{name: reason}``.
 
@@ -304,18 +284,12 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     sizes: dict[int, list[tuple[str, Path]]] = {}
     for name, files in found.items():
         for f in files:
-            try:
+            with suppress(OSError):
                 sizes.setdefault(os.stat(f).st_size, []).append((name, f))
-            except OSError:
-                continue
-    digests: dict[Path, str] = {}
-    for same in sizes.values():
-        if len({n for n, _ in same}) > 1:  # equal sizes in two folders: read them
-            for _, f in same:
-                try:
-                    digests[f] = _digest(f)
-                except OSError:
-                    continue
+    digests: dict[Path, str] = {}  # only the files of a size found in two folders are read
+    for f in (f for same in sizes.values() if len({n for n, _ in same}) > 1 for _, f in same):
+        with suppress(OSError):
+            digests[f] = file_sha256(f)
     out: dict[str, str] = {}
     for name in sorted(found, key=lambda n: -len(found[n])):
         files = list(found[name])
@@ -329,18 +303,12 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
                 if f in digests:
                     by_digest.setdefault(digests[f], n)
                 by_name.setdefault(f.name.casefold(), []).append(n)
-        names_unique = all(len(v) == 1 for v in by_name.values())
-        counts: dict[str, int] = {}
-        identical = 0
-        for f in files:
-            source = by_digest.get(digests.get(f, ""))
-            if source is not None:
-                identical += 1
-            elif names_unique and f.name.casefold() in by_name:
-                source = by_name[f.name.casefold()][0]
-            if source is not None:
-                counts[source] = counts.get(source, 0) + 1
-        matched = sum(counts.values())
+        copied = [by_digest.get(digests.get(f, "")) for f in files]  # the folder of a byte-identical copy
+        identical = sum(c is not None for c in copied)
+        if all(len(v) == 1 for v in by_name.values()):  # else a file of the same name is no evidence
+            copied = [by_name.get(f.name.casefold(), [None])[0] if c is None else c for c, f in zip(copied, files)]
+        counts = Counter(c for c in copied if c is not None)
+        matched = counts.total()
         named_all = column_key(name) in ALL_FOLDER_NAMES
         if len(counts) >= 2 and matched >= (0.5 if named_all else 0.9) * len(files):
             how = ("byte-identical files" if identical == matched else "files of the same names" if not identical
