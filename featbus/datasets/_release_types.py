@@ -102,9 +102,7 @@ class ReleaseSummary:
             parts.append(pixel)
         counts = self.left_out_counts()
         if counts:
-            first = {}
-            for r in self.left_out:
-                first.setdefault(r.reason, r.item)
+            first = {r.reason: r.item for r in reversed(self.left_out)}  # each reason's first item
             parts.append("left out " + ", ".join(f"{n} ({r}, e.g. {first[r]!r})" if r != "mask" else f"{n} ({r})"
                                                  for r, n in counts.items()))
         else:
@@ -134,6 +132,19 @@ class ReleaseSummary:
         return words
 
 
+def _view(attr: str, doc: str, optional: bool = False) -> property:
+    """A read-only list of the entries' ``attr``; ``optional``, only when some entry gives it (a release
+    built from lists: when the list was given), else None for the splits (a release has splits or none)
+    and empty for the rest."""
+
+    def values(self) -> list | None:
+        if not optional or attr in self._given:
+            return [getattr(e, attr) for e in self._entries]
+        return None if attr == "split" else []
+
+    return property(values, doc=doc)
+
+
 class Release:
     """A release as read: a list of :class:`~featbus.datasets.sources.Entry`, one per image (its
     ``image`` absolute, or an image reference; its ``patient`` the image's group), with what was
@@ -160,11 +171,10 @@ class Release:
             entries = [Entry(image, labels[i], masks[i], patient=groups[i], split=splits[i] if splits else None,
                              pixel_size=pixel_sizes[i] if pixel_sizes else None, row=rows[i] if rows else None,
                              meta=meta[i] if meta else {}) for i, image in enumerate(images)]
-            given = {name for name, values in (("rows", rows), ("pixel_sizes", pixel_sizes), ("meta", meta)) if values}
-            given |= {"splits"} if splits is not None else set()
-        else:
-            given = {name for name, attr in (("rows", "row"), ("pixel_sizes", "pixel_size"), ("splits", "split"),
-                                             ("meta", "meta")) if any(getattr(e, attr) for e in entries)}
+            given = {attr for attr, values in (("row", rows), ("pixel_size", pixel_sizes), ("meta", meta)) if values}
+            given |= {"split"} if splits is not None else set()
+        else:  # the entries' attributes that some entry gives
+            given = {a for a in ("row", "pixel_size", "split", "meta") if any(getattr(e, a) for e in entries)}
         self._entries, self._given = list(entries), frozenset(given)
 
     @classmethod
@@ -199,48 +209,18 @@ class Release:
         """The entries, one per image (a copy: the release itself is not changed through it)."""
         return list(self._entries)
 
-    @property
-    def images(self) -> list:
-        """Each image's path (absolute), or its image reference."""
-        return [e.image for e in self._entries]
-
-    @property
-    def labels(self) -> list[str | None]:
-        """Each image's label (``None``: unlabelled)."""
-        return [e.label for e in self._entries]
-
-    @property
-    def groups(self) -> list[str]:
-        """Each image's patient (its group)."""
-        return [e.patient for e in self._entries]
-
-    @property
-    def masks(self) -> list[tuple]:
-        """Each image's lesion masks (absolute paths, or drawn masks)."""
-        return [e.masks for e in self._entries]
-
-    @property
-    def rows(self) -> list[dict]:
-        """Each image's table row or annotation (``{}`` where none), empty when nothing gives one."""
-        return [e.row for e in self._entries] if "rows" in self._given else []
-
-    @property
-    def pixel_sizes(self) -> list[dict | None]:
-        """Each image's physical pixel size where the data gives one (the meta entry of
-        :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one."""
-        return [e.pixel_size for e in self._entries] if "pixel_sizes" in self._given else []
-
-    @property
-    def splits(self) -> list[str] | None:
-        """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where none is
-        given), None when the release has no splits."""
-        return [e.split for e in self._entries] if "splits" in self._given else None
-
-    @property
-    def meta(self) -> list[dict]:
-        """What a source says of each image beyond its label (``{"laterality": "L", "view": "CC"}``),
-        empty when no source says anything."""
-        return [e.meta for e in self._entries] if "meta" in self._given else []
+    images = _view("image", "Each image's path (absolute), or its image reference.")
+    labels = _view("label", "Each image's label (``None``: unlabelled).")
+    groups = _view("patient", "Each image's patient (its group).")
+    masks = _view("masks", "Each image's lesion masks (absolute paths, or drawn masks).")
+    rows = _view("row", "Each image's table row or annotation (``{}`` where none), empty when nothing gives one.",
+                 True)
+    pixel_sizes = _view("pixel_size", """Each image's physical pixel size where the data gives one (the meta entry
+        of :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one.""", True)
+    splits = _view("split", """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where
+        none is given), None when the release has no splits.""", True)
+    meta = _view("meta", """What a source says of each image beyond its label (``{"laterality": "L", "view":
+        "CC"}``), empty when no source says anything.""", True)
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
