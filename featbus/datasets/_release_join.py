@@ -203,11 +203,8 @@ def through(mapping: list[tuple[str, str]], files) -> dict[str, object]:
     files = index(files)
     out: dict[str, object] = {}
     for key, path in mapping:
-        parts = _bare(path.strip()).strip("/").split("/")
-        for k in range(len(parts), 0, -1):  # the longest tail that is on disk
-            found = files.get(_key("/".join(parts[-k:])))
-            if found:
-                if len(found) == 1:
-                    out[key.strip()] = found[0]
-                break
+        parts = _bare(path.strip()).strip("/").split("/")  # its longest tail that is on disk:
+        found = next((f for k in range(len(parts), 0, -1) if (f := files.get(_key("/".join(parts[-k:]))))), ())
+        if len(found) == 1:
+            out[key.strip()] = found[0]
     return out
