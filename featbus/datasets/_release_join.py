@@ -144,11 +144,9 @@ class Joined:
             k = [_key(p) for p in parts].index(_key(self.values[-1]))
             return "/".join(parts[:k] + (cells[-1], "*"))
         if self.example is None:
-            return self.separator.join(cells) if self.separator else "/".join(cells)
-        bare = _bare(self.example)
-        tail = self.separator.join(self.values)
-        head = bare[: len(bare) - len(tail)]
-        return head + self.separator.join(cells) + example.suffix
+            return (self.separator or "/").join(cells)
+        bare = _bare(self.example)  # its head before the example's key cells, then these cells
+        return bare[: len(bare) - len(self.separator.join(self.values))] + self.separator.join(cells) + example.suffix
 
 
 def _look(files: dict[str, list], cells: list[str], separator: str, many: bool):
@@ -179,15 +177,12 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
     forms = [(columns, s) for s in SEPARATORS] + ([(columns[-1:], "/")] if len(columns) > 1 else []) \
         + [(columns, TOKENS)] + ([(columns[-1:], TOKENS)] if len(columns) > 1 else [(columns, FOLDER)])
-    best, best_n = None, 0
-    for names, sep in forms:  # a form's cells: the row's last len(names)
-        n = sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample)
-        if n > best_n:
-            best, best_n = (names, sep), n
-    if best is None:
+    # how many sample rows each form names (a form's cells: the row's last len(names)); the first of most kept
+    named = [sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample) for names, sep in forms]
+    if not any(named):
         example, values, separator = publisher or (None, (), "/" if len(columns) > 1 else None)
         return Joined([[] if many else None for _ in rows], tuple(columns), separator, example, tuple(values))
-    names, sep = best
+    names, sep = forms[named.index(max(named))]
     found = [_look(files, r[-len(names):], sep, many) if all(c.strip() for c in r) else [] if many else None
              for r in rows]
     k = next(i for i, f in enumerate(found) if f)

@@ -109,10 +109,6 @@ def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path
     return found
 
 
-def in_mask_folder(rel: Path) -> bool:
-    return any(is_mask_folder(part) for part in rel.parts[:-1])
-
-
 def named_folders(rel: Path, release_name: str = "") -> list[str]:
     """The folders of a file that say something (no container, no mask folder), as written."""
     return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
@@ -144,8 +140,9 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     (:data:`~featbus.datasets._release_rules.MASK_FOLDER`), or its name is an image's name plus a
     mask word beside it, or with ``mask_pattern`` when it matches the pattern of an image's stem.
     """
-    candidates = [f for f in files if not in_mask_folder(f)]
-    in_folders = [f for f in files if in_mask_folder(f)]
+    in_folders, candidates = [], []
+    for f in files:
+        (in_folders if any(map(is_mask_folder, f.parts[:-1])) else candidates).append(f)
     by_folder: dict[Path, dict[str, Path]] = {}
     for f in candidates:
         by_folder.setdefault(f.parent, {})[f.stem.casefold()] = f
@@ -253,17 +250,7 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     file, or a file of the same name when the other folders never share a name (so ``1.png`` in
     each class folder is no evidence). Only files of equal size are read, so a data set without
     copies costs one ``stat`` per file. Folders are judged largest first against those not yet
-    found to be copies.
-
-    Parameters
-    ----------
-    found : dict
-        Each class folder's name and its image files.
-
-    Returns
-    -------
-    dict
-        The copies folders' names and, for each, a reason in words.
+    found to be copies. ``found``: each class folder's name and its image files.
 
     Examples
     --------
