@@ -283,18 +283,14 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
         others = [n for n in found if n != name and n not in out]
         if not files or len(others) < 2:
             continue
-        by_digest: dict[str, str] = {}
-        by_name: dict[str, list[str]] = {}
-        for n in others:
-            for f in found[n]:
-                if f in digests:
-                    by_digest.setdefault(digests[f], n)
-                by_name.setdefault(f.name.casefold(), []).append(n)
+        theirs = [(n, f) for n in others for f in found[n]]
+        by_digest = {digests[f]: n for n, f in reversed(theirs) if f in digests}  # the first folder holding each
+        names = Counter(f.name.casefold() for _, f in theirs)  # a name two files share: names are no evidence
+        by_name = {f.name.casefold(): n for n, f in theirs} if max(names.values(), default=1) == 1 else {}
         copied = [by_digest.get(digests.get(f, "")) for f in files]  # the folder of a byte-identical copy
         identical = sum(c is not None for c in copied)
-        if all(len(v) == 1 for v in by_name.values()):  # else a file of the same name is no evidence
-            copied = [by_name.get(f.name.casefold(), [None])[0] if c is None else c for c, f in zip(copied, files)]
-        counts = Counter(c for c in copied if c is not None)
+        counts = Counter(by_name.get(f.name.casefold()) if c is None else c for c, f in zip(copied, files))
+        counts.pop(None, None)
         matched = counts.total()
         named_all = column_key(name) in ALL_FOLDER_NAMES
         if len(counts) >= 2 and matched >= (0.5 if named_all else 0.9) * len(files):
