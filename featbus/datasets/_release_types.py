@@ -83,8 +83,7 @@ class ReleaseSummary:
                 (self.key_role, self.image_column), ("labels", self.label_column), ("patients", self.group_column),
                 ("masks", self.mask_column)) if col)
             parts.append(f"table {self.table.name} ({cols})")
-        if self.source:
-            parts.append(self.source)
+        parts.append(self.source)
         if self.table_candidates:
             parts.append("also considered: " + "; ".join(self.table_candidates[:4])
                          + (f" and {len(self.table_candidates) - 4} more" if len(self.table_candidates) > 4 else ""))
@@ -97,9 +96,7 @@ class ReleaseSummary:
             parts.append("splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()))
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
-        pixel = self.pixel_size_text()
-        if pixel:
-            parts.append(pixel)
+        parts.append(self.pixel_size_text())
         counts = self.left_out_counts()
         if counts:
             first = {r.reason: r.item for r in reversed(self.left_out)}  # each reason's first item
@@ -107,7 +104,7 @@ class ReleaseSummary:
                                                  for r, n in counts.items()))
         else:
             parts.append("nothing left out")
-        return "; ".join(parts) + "." + "".join(f" {n}" for n in self.notes)
+        return "; ".join(filter(None, parts)) + "." + "".join(f" {n}" for n in self.notes)  # empty parts dropped
 
     def pixel_size_text(self) -> str:
         """The paragraph's words on the images' physical pixel size (issue 82): ``pixel size from
@@ -273,8 +270,7 @@ class Release:
         known = [p for p in sizes if p is not None]
         size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
-        rows = [(rel(img), label or "", group, tuple(rel(m) for m in masks))
-                for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks)]
+        rows = [(rel(e.image), e.label or "", e.patient, tuple(rel(m) for m in e.masks)) for e in self._entries]
         return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits)
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
