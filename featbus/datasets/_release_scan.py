@@ -318,31 +318,30 @@ def one_level_down(root: Path, classes: Sequence[str] | None = None, extensions:
     >>> one_level_down(root, ["Benign"], (".png",))
     "'Benign/' holds no image file and 1 sub-folder (scans/, no image file in it)"
     """
-    exts = tuple(extensions)
-    folders = [root / c for c in classes] if classes else [root]
-    parts = []
-    for folder in folders[:6]:
+    exts, parts = tuple(extensions), []
+
+    def images_in(folder: Path) -> str:  # a sub-folder's image files (hidden ones too), in words
+        try:
+            n = sum(1 for f in folder.iterdir() if f.is_file() and f.suffix.lower() in exts)
+        except OSError:
+            n = 0
+        return f"{n} image file(s)" if n else "no image file"
+
+    for folder in ([root / c for c in classes] if classes else [root])[:6]:
         try:
             entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
         except OSError:
             continue
-        images = [e for e in entries if e.is_file() and e.suffix.lower() in exts]
-        others = [e for e in entries if e.is_file() and e.suffix.lower() not in exts]
+        files = [e for e in entries if e.is_file()]
+        images = [e for e in files if e.suffix.lower() in exts]
         subdirs = sorted((e for e in entries if e.is_dir()), key=lambda d: _natural_key(d.name))
         what = [f"{len(images)} image file(s)" if images else "no image file"]
         if subdirs:
-            inner = []
-            for d in subdirs[:4]:
-                try:
-                    n = sum(1 for f in d.iterdir() if f.is_file() and f.suffix.lower() in exts)
-                except OSError:
-                    n = 0
-                inner.append(f"{d.name}/, " + (f"{n} image file(s)" if n else "no image file") + " in it")
+            inner = "; ".join(f"{d.name}/, {images_in(d)} in it" for d in subdirs[:4])
             more = f" and {len(subdirs) - 4} more" if len(subdirs) > 4 else ""
-            what.append(f"{len(subdirs)} sub-folder{'s' if len(subdirs) > 1 else ''} ("
-                        + "; ".join(inner) + more + ")")
-        if others and not images:
-            what.append(f"{len(others)} other file(s) such as {others[0].name!r}")
+            what.append(f"{len(subdirs)} sub-folder{'s' if len(subdirs) > 1 else ''} ({inner}{more})")
+        if files and not images:
+            what.append(f"{len(files)} other file(s) such as {files[0].name!r}")
         name = f"{folder.name}/" if classes else str(folder)
         parts.append(f"{name!r} holds " + " and ".join(what))
     if classes and len(classes) > 6:
