@@ -64,8 +64,7 @@ def _key(text: str) -> str:
 
 def _bare(rel) -> str:
     """A file's release-relative path without its extension, ``/``-separated, for the keys."""
-    text = os.fspath(rel).replace("\\", "/")
-    path = PurePosixPath(text)
+    path = PurePosixPath(os.fspath(rel).replace("\\", "/"))
     return (path.parent / path.stem).as_posix() if path.suffix and len(path.suffix) <= 6 else path.as_posix()
 
 
@@ -75,13 +74,11 @@ def _file_keys(f) -> dict[str, None]:
     its name's first ``_`` tokens after ``\0_`` and each folder it is in after ``\0/``."""
     text = unicodedata.normalize("NFC", os.fspath(f).replace("\\", "/"))
     parts, whole = _key(_bare(text)).split("/"), _key(text).split("/")
-    keys = dict.fromkeys(k for n in range(1, len(parts) + 1) for k in ("/".join(parts[-n:]), "/".join(whole[-n:])))
-    stem = PurePosixPath(text).stem
-    keys.update(dict.fromkeys(stem_keys(stem) + ([str(int(stem))] if re.fullmatch(r"\d+", stem) else [])))
-    tokens = parts[-1].split("_")
-    keys.update(dict.fromkeys("\0_" + "_".join(tokens[:n]) for n in range(1, len(tokens))))
-    keys.update(dict.fromkeys("\0/" + folder for folder in parts[:-1]))
-    return keys
+    stem, tokens = PurePosixPath(text).stem, parts[-1].split("_")
+    return dict.fromkeys([*("/".join(p[-n:]) for n in range(1, len(parts) + 1) for p in (parts, whole)),
+                          *stem_keys(stem), *([str(int(stem))] if re.fullmatch(r"\d+", stem) else []),
+                          *("\0_" + "_".join(tokens[:n]) for n in range(1, len(tokens))),
+                          *("\0/" + folder for folder in parts[:-1])])
 
 
 def index(files) -> dict[str, list]:
