@@ -112,14 +112,10 @@ class ReleaseSummary:
         named; ``""`` when nothing gives one."""
         if not self.n_pixel_sizes and not self.pixel_size_column:
             return ""
-        where = []
-        if self.pixel_size_column:
-            unit = f"in {self.pixel_size_unit}" if self.pixel_size_unit else "unit not stated"
-            where.append(f"column {self.pixel_size_column!r} ({unit})")
-        if self.n_dicom_pixel_sizes:
-            where.append(f"DICOM headers ({self.n_dicom_pixel_sizes})")
-        if self.pixel_size_source:
-            where.append(self.pixel_size_source)
+        unit = f"in {self.pixel_size_unit}" if self.pixel_size_unit else "unit not stated"
+        where = filter(None, [self.pixel_size_column and f"column {self.pixel_size_column!r} ({unit})",
+                              self.n_dicom_pixel_sizes and f"DICOM headers ({self.n_dicom_pixel_sizes})",
+                              self.pixel_size_source])  # those of the three that give sizes
         words = f"pixel size from {' and '.join(where)} for {self.n_pixel_sizes} of {self.n_images} images"
         if self.pixel_size_missing:
             shown = ", ".join(f"{item} {why}" for item, why in self.pixel_size_missing[:3])
