@@ -207,13 +207,13 @@ class Release:
     groups = _view("patient", "Each image's patient (its group).")
     masks = _view("masks", "Each image's lesion masks (absolute paths, or drawn masks).")
     rows = _view("row", "Each image's table row or annotation (``{}`` where none), empty when nothing gives one.",
-                 True)
+                 optional=True)
     pixel_sizes = _view("pixel_size", """Each image's physical pixel size where the data gives one (the meta entry
-        of :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one.""", True)
+        of :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one.""", optional=True)
     splits = _view("split", """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where
-        none is given), None when the release has no splits.""", True)
+        none is given), None when the release has no splits.""", optional=True)
     meta = _view("meta", """What a source says of each image beyond its label (``{"laterality": "L", "view":
-        "CC"}``), empty when no source says anything.""", True)
+        "CC"}``), empty when no source says anything.""", optional=True)
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
