@@ -415,3 +415,21 @@ def test_voc_image_without_its_class_mask_named(tmp_path):
     assert len(rel.images) == len(built.truth) - 1
     assert _left(rel)["JPEGImages/P032_01.jpg"] == "no annotation: no class mask SegmentationClass/P032_01.png"
     assert _left(rel)["SegmentationObject/P032_01.png"] == "mask of JPEGImages/P032_01.jpg, left out"
+
+
+def test_sources_name_the_images_they_leave_out_as_text(tmp_path):
+    """``LeftOut.item`` is text as each source hands it (the image's release-relative posix path), never a
+    ``Path`` only the reader turns into words: a VOC image without its class mask, a COCO image left out
+    unannotated."""
+    from featbus.datasets._release_scan import walk_release
+    from featbus.datasets.sources import extra_suffixes, read_sources
+
+    voc = SOURCE_LAYOUTS["cvat-voc"](tmp_path / "voc")
+    (voc.root / "SegmentationClass" / "P032_01.png").unlink()
+    coco = build_cvat_coco(tmp_path / "coco")
+    for root, unannotated, want in ((voc.root, "normal", "JPEGImages/P032_01.jpg"),
+                                    (coco.root, "leave out", "images/P005_01.png")):
+        images, tables, _ = walk_release(root, extra_suffixes())
+        reads, _ = read_sources(root, tables, images, unannotated)
+        items = [r.item for got in reads for r in got.left_out]
+        assert want in items and all(isinstance(item, str) for item in items), items

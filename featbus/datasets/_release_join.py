@@ -64,8 +64,7 @@ def _key(text: str) -> str:
 
 def _bare(rel) -> str:
     """A file's release-relative path without its extension, ``/``-separated, for the keys."""
-    text = os.fspath(rel).replace("\\", "/")
-    path = PurePosixPath(text)
+    path = PurePosixPath(os.fspath(rel).replace("\\", "/"))
     return (path.parent / path.stem).as_posix() if path.suffix and len(path.suffix) <= 6 else path.as_posix()
 
 
@@ -75,13 +74,11 @@ def _file_keys(f) -> dict[str, None]:
     its name's first ``_`` tokens after ``\0_`` and each folder it is in after ``\0/``."""
     text = unicodedata.normalize("NFC", os.fspath(f).replace("\\", "/"))
     parts, whole = _key(_bare(text)).split("/"), _key(text).split("/")
-    keys = dict.fromkeys(k for n in range(1, len(parts) + 1) for k in ("/".join(parts[-n:]), "/".join(whole[-n:])))
-    stem = PurePosixPath(text).stem
-    keys.update(dict.fromkeys(stem_keys(stem) + ([str(int(stem))] if re.fullmatch(r"\d+", stem) else [])))
-    tokens = parts[-1].split("_")
-    keys.update(dict.fromkeys("\0_" + "_".join(tokens[:n]) for n in range(1, len(tokens))))
-    keys.update(dict.fromkeys("\0/" + folder for folder in parts[:-1]))
-    return keys
+    stem, tokens = PurePosixPath(text).stem, parts[-1].split("_")
+    return dict.fromkeys([*("/".join(p[-n:]) for n in range(1, len(parts) + 1) for p in (parts, whole)),
+                          *stem_keys(stem), *([str(int(stem))] if re.fullmatch(r"\d+", stem) else []),
+                          *("\0_" + "_".join(tokens[:n]) for n in range(1, len(tokens))),
+                          *("\0/" + folder for folder in parts[:-1])])
 
 
 def index(files) -> dict[str, list]:
@@ -144,11 +141,9 @@ class Joined:
             k = [_key(p) for p in parts].index(_key(self.values[-1]))
             return "/".join(parts[:k] + (cells[-1], "*"))
         if self.example is None:
-            return self.separator.join(cells) if self.separator else "/".join(cells)
-        bare = _bare(self.example)
-        tail = self.separator.join(self.values)
-        head = bare[: len(bare) - len(tail)]
-        return head + self.separator.join(cells) + example.suffix
+            return (self.separator or "/").join(cells)
+        bare = _bare(self.example)  # its head before the example's key cells, then these cells
+        return bare[: len(bare) - len(self.separator.join(self.values))] + self.separator.join(cells) + example.suffix
 
 
 def _look(files: dict[str, list], cells: list[str], separator: str, many: bool):
@@ -179,15 +174,12 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
     forms = [(columns, s) for s in SEPARATORS] + ([(columns[-1:], "/")] if len(columns) > 1 else []) \
         + [(columns, TOKENS)] + ([(columns[-1:], TOKENS)] if len(columns) > 1 else [(columns, FOLDER)])
-    best, best_n = None, 0
-    for names, sep in forms:  # a form's cells: the row's last len(names)
-        n = sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample)
-        if n > best_n:
-            best, best_n = (names, sep), n
-    if best is None:
+    # how many sample rows each form names (a form's cells: the row's last len(names)); the first of most kept
+    named = [sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample) for names, sep in forms]
+    if not any(named):
         example, values, separator = publisher or (None, (), "/" if len(columns) > 1 else None)
         return Joined([[] if many else None for _ in rows], tuple(columns), separator, example, tuple(values))
-    names, sep = best
+    names, sep = forms[named.index(max(named))]
     found = [_look(files, r[-len(names):], sep, many) if all(c.strip() for c in r) else [] if many else None
              for r in rows]
     k = next(i for i, f in enumerate(found) if f)
@@ -203,11 +195,8 @@ def through(mapping: list[tuple[str, str]], files) -> dict[str, object]:
     files = index(files)
     out: dict[str, object] = {}
     for key, path in mapping:
-        parts = _bare(path.strip()).strip("/").split("/")
-        for k in range(len(parts), 0, -1):  # the longest tail that is on disk
-            found = files.get(_key("/".join(parts[-k:])))
-            if found:
-                if len(found) == 1:
-                    out[key.strip()] = found[0]
-                break
+        parts = _bare(path.strip()).strip("/").split("/")  # its longest tail that is on disk:
+        found = next((f for k in range(len(parts), 0, -1) if (f := files.get(_key("/".join(parts[-k:]))))), ())
+        if len(found) == 1:
+            out[key.strip()] = found[0]
     return out

@@ -73,10 +73,7 @@ def folder_split(path) -> str | None:
 def split_counts(splits: list[str]) -> dict[str, int]:
     """Images per split (:attr:`~featbus.datasets._release_types.ReleaseSummary.splits`), in the order
     train, valid, test, then ``"no split"`` for the images without one (``""``)."""
-    counts = {s: splits.count(s) for s in ("train", "valid", "test", "") if splits.count(s)}
-    if "" in counts:
-        counts["no split"] = counts.pop("")
-    return counts
+    return {s or "no split": splits.count(s) for s in ("train", "valid", "test", "") if splits.count(s)}
 
 
 def column_key(name: str) -> str:
@@ -114,11 +111,8 @@ def mask_parts(stem: str) -> tuple[str, str] | None:
     >>> mask_parts("case001") is None
     True
     """
-    for regex in (_AFTER, _BEFORE):
-        m = regex.match(stem)
-        if m and m.group("core").strip(" _-."):
-            return m.group("core").strip(" _-."), m.group("word").casefold()
-    return None
+    return next(((m.group("core").strip(" _-."), m.group("word").casefold()) for regex in (_AFTER, _BEFORE)
+                 if (m := regex.match(stem)) and m.group("core").strip(" _-.")), None)
 
 
 _IMAGE_WORDS = "|".join(IMAGE_WORDS)
@@ -136,11 +130,8 @@ def original_stem(stem: str) -> tuple[str, str | None]:
     >>> original_stem("P017_003_png.rf.0123456789abcdef0123456789abcdef")[0], original_stem("P017_003")
     ('P017_003', ('P017_003', None))
     """
-    for name, regex in RENAMINGS.items():
-        m = regex.match(stem)
-        if m:
-            return m.group("stem"), name
-    return stem, None
+    return next(((m.group("stem"), name) for name, regex in RENAMINGS.items() if (m := regex.match(stem))),
+                (stem, None))
 
 
 def stem_keys(stem: str) -> list[str]:
@@ -154,14 +145,9 @@ def stem_keys(stem: str) -> list[str]:
     >>> stem_keys("bus_0001-l"), stem_keys("Test_Image_4"), stem_keys("1 Benign Image")
     (['bus_0001-l', '0001-l'], ['test_image_4', 'image_4', '4'], ['1 benign image', '1 benign'])
     """
-    keys = [stem.casefold()]
     s = original_stem(stem)[0].casefold()  # a labelling tool's renamed file is found by its name too
-    keys.append(s)
-    for regex in (_LEADING_WORD, _LEADING_IMAGE, _TRAILING_IMAGE):
-        m = regex.match(s)
-        if m:
-            keys.append(m.group("rest"))
-    return list(dict.fromkeys(keys))
+    rests = [m.group("rest") for regex in (_LEADING_WORD, _LEADING_IMAGE, _TRAILING_IMAGE) if (m := regex.match(s))]
+    return list(dict.fromkeys([stem.casefold(), s, *rests]))
 
 
 def class_of_value(value: str, *, letters: bool = False) -> str | None:

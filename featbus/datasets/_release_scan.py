@@ -6,15 +6,16 @@ decoding a pixel.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 from .._records import LeftOut
-from ..io import DICOM_INSTALL, header_shape, list_folder
+from ..io import DICOM_INSTALL, file_sha256, header_shape, list_folder
 from ..vocabulary import ALL_FOLDER_NAMES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
@@ -57,7 +58,15 @@ def walk_release(root: Path, also: tuple[str, ...] = ()) -> tuple[list[Path], li
                     key=path_key)
     tables = sorted((f for f in files if (f.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(f.stem))
                      or f.suffix.lower() in also), key=path_key)
-    _refuse_without_pydicom(root, [f for f in images if dicom_name(f)], dicomdirs)
+    dicom = [f for f in images if dicom_name(f)]
+    if dicom or dicomdirs:
+        try:
+            import pydicom  # noqa: F401 - only whether it is there
+        except ImportError:
+            what = " and ".join(filter(None, [f"{len(dicom)} DICOM file(s)" if dicom else "",
+                                              f"a DICOMDIR ({dicomdirs[0].as_posix()!r})" if dicomdirs else ""]))
+            raise ImportError(f"{str(root)!r} holds {what}" + (f" (e.g. {dicom[0].as_posix()!r})" if dicom else "")
+                              + f"; reading DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
     for rel in dicomdirs:
         images += [f for f in _dicomdir_files(root, rel, left_out) if f not in images]
     images.sort(key=path_key)
@@ -68,18 +77,6 @@ def dicom_name(rel: Path) -> bool:
     """Whether :func:`walk_release` took a file for DICOM: a ``.dcm`` name, or a name of no image
     suffix that it read by content."""
     return rel.suffix.lower() == ".dcm" or rel.suffix.lower() not in IMAGE_SUFFIXES
-
-
-def _refuse_without_pydicom(root: Path, dicom: list[Path], dicomdirs: list[Path]) -> None:
-    if not dicom and not dicomdirs:
-        return
-    try:
-        import pydicom  # noqa: F401 - only whether it is there
-    except ImportError:
-        what = " and ".join(filter(None, [f"{len(dicom)} DICOM file(s)" if dicom else "",
-                                          f"a DICOMDIR ({dicomdirs[0].as_posix()!r})" if dicomdirs else ""]))
-        raise ImportError(f"{str(root)!r} holds {what}" + (f" (e.g. {dicom[0].as_posix()!r})" if dicom else "")
-                          + f"; reading DICOM needs pydicom, which is not installed: {DICOM_INSTALL}") from None
 
 
 def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path]:
@@ -112,10 +109,6 @@ def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path
     return found
 
 
-def in_mask_folder(rel: Path) -> bool:
-    return any(is_mask_folder(part) for part in rel.parts[:-1])
-
-
 def named_folders(rel: Path, release_name: str = "") -> list[str]:
     """The folders of a file that say something (no container, no mask folder), as written."""
     return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
@@ -127,6 +120,17 @@ def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
     return tuple(map(column_key, named_folders(rel, release_name)))
 
 
+def _unique_keys(files: list[Path], scope, keys) -> dict:
+    """Each ``scope(file)``'s keys (``keys(file)``) to the one file they name; a key two files share
+    names None (an ambiguous key pairs nothing)."""
+    out: dict = {}
+    for f in files:
+        slot = out.setdefault(scope(f), {})
+        for k in keys(f):
+            slot[k] = f if slot.get(k, f) == f else None
+    return out
+
+
 def split_masks(files: list[Path], mask_pattern: str | None, release_name: str = ""):
     """Tell masks from images: ``(images, masks_of, unpaired, rule)``.
 
@@ -136,35 +140,25 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     (:data:`~featbus.datasets._release_rules.MASK_FOLDER`), or its name is an image's name plus a
     mask word beside it, or with ``mask_pattern`` when it matches the pattern of an image's stem.
     """
-    candidates = [f for f in files if not in_mask_folder(f)]
-    in_folders = [f for f in files if in_mask_folder(f)]
+    in_folders, candidates = [], []
+    for f in files:
+        (in_folders if any(map(is_mask_folder, f.parts[:-1])) else candidates).append(f)
     by_folder: dict[Path, dict[str, Path]] = {}
     for f in candidates:
         by_folder.setdefault(f.parent, {})[f.stem.casefold()] = f
     masks_of: dict[Path, list[tuple[Path, str]]] = {}
-    taken: set[Path] = set()
     rules: dict[str, str] = {}  # how masks were paired -> the words (with a first example)
     if mask_pattern is not None:
         generic = _pattern_regex(mask_pattern, None)
-        for f in candidates:
-            if not generic.match(f.name):
-                continue
-            stems = by_folder[f.parent]
-            owners = [img for img in stems.values()
+        for f in (f for f in candidates if generic.match(f.name)):
+            owners = [img for img in by_folder[f.parent].values()
                       if img != f and _pattern_regex(mask_pattern, img.stem).match(f.name)]
             if owners:
-                owner = max(owners, key=lambda p: len(p.stem))
-                masks_of.setdefault(owner, []).append((f, "pattern"))
-                taken.add(f)
-                rules.setdefault("pattern", f"--mask-pattern {mask_pattern!r}")
+                masks_of.setdefault(max(owners, key=lambda p: len(p.stem)), []).append((f, "pattern"))
+                rules["pattern"] = f"--mask-pattern {mask_pattern!r}"
     else:
-        keyed: dict[Path, dict[str, Path | None]] = {}
-        for f in candidates:
-            if mask_parts(f.stem) is not None:
-                continue
-            slot = keyed.setdefault(f.parent, {})
-            for k in stem_keys(f.stem)[1:]:
-                slot[k] = f if k not in slot or slot[k] == f else None  # an ambiguous key pairs nothing
+        keyed = _unique_keys([f for f in candidates if mask_parts(f.stem) is None], lambda f: f.parent,
+                             lambda f: stem_keys(f.stem)[1:])
         for f in candidates:
             parts = mask_parts(f.stem)
             if parts is None:
@@ -172,35 +166,26 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
             owner = by_folder[f.parent].get(parts[0].casefold()) or keyed.get(f.parent, {}).get(parts[0].casefold())
             if owner is not None and owner != f:
                 masks_of.setdefault(owner, []).append((f, parts[1]))
-                taken.add(f)
                 if parts[1] not in NON_LESION_MASK_WORDS:
                     rules.setdefault(f"beside {parts[1]}", f"<name>_{parts[1]} beside the image")
+    taken = {m for pairs in masks_of.values() for m, _ in pairs}
     images = [f for f in candidates if f not in taken]
     # a mask folder's files: the image of the same scope whose stem (or stem without a leading word)
     # is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png for Images/bus_0001-l.png)
-    index: dict[tuple, dict[str, Path | None]] = {}
-    for img in images:
-        scope = scope_of(img, release_name)
-        for k in stem_keys(img.stem):
-            slot = index.setdefault(scope, {})
-            slot[k] = img if k not in slot or slot[k] == img else None  # an ambiguous key pairs nothing
+    index = _unique_keys(images, lambda f: scope_of(f, release_name), lambda f: stem_keys(f.stem))
     unpaired = []
     for m in in_folders:
-        slot = index.get(scope_of(m, release_name), {})
-        keys = [m.stem.casefold()]
-        parts = mask_parts(m.stem)
-        if parts is not None:
-            keys.append(parts[0].casefold())
+        scope, parts = scope_of(m, release_name), mask_parts(m.stem)
         if mask_pattern is not None:
-            owner = next((img for img in images if scope_of(img, release_name) == scope_of(m, release_name)
+            owner = next((img for img in images if scope_of(img, release_name) == scope
                           and _pattern_regex(mask_pattern, img.stem).match(m.name)), None)
         else:
+            slot, keys = index.get(scope, {}), [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
             owner = next((slot[k] for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)
             continue
-        word = parts[1] if parts is not None else "folder"
-        masks_of.setdefault(owner, []).append((m, word))
+        masks_of.setdefault(owner, []).append((m, parts[1] if parts is not None else "folder"))
         folder = next(p for p in m.parts[:-1] if is_mask_folder(p))
         if m.stem.casefold() == owner.stem.casefold():
             rules.setdefault(f"same {folder}", f"the same name in {folder}/")
@@ -256,14 +241,6 @@ def unwrap_download_folder(path: Path) -> Path:
     return path
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     """The class folders that hold unlabelled copies of the others' images, with why: ``{name: reason}``.
 
@@ -273,17 +250,7 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     file, or a file of the same name when the other folders never share a name (so ``1.png`` in
     each class folder is no evidence). Only files of equal size are read, so a data set without
     copies costs one ``stat`` per file. Folders are judged largest first against those not yet
-    found to be copies.
-
-    Parameters
-    ----------
-    found : dict
-        Each class folder's name and its image files.
-
-    Returns
-    -------
-    dict
-        The copies folders' names and, for each, a reason in words.
+    found to be copies. ``found``: each class folder's name and its image files.
 
     Examples
     --------
@@ -304,43 +271,27 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
     sizes: dict[int, list[tuple[str, Path]]] = {}
     for name, files in found.items():
         for f in files:
-            try:
+            with suppress(OSError):
                 sizes.setdefault(os.stat(f).st_size, []).append((name, f))
-            except OSError:
-                continue
-    digests: dict[Path, str] = {}
-    for same in sizes.values():
-        if len({n for n, _ in same}) > 1:  # equal sizes in two folders: read them
-            for _, f in same:
-                try:
-                    digests[f] = _digest(f)
-                except OSError:
-                    continue
+    digests: dict[Path, str] = {}  # only the files of a size found in two folders are read
+    for f in (f for same in sizes.values() if len({n for n, _ in same}) > 1 for _, f in same):
+        with suppress(OSError):
+            digests[f] = file_sha256(f)
     out: dict[str, str] = {}
     for name in sorted(found, key=lambda n: -len(found[n])):
         files = list(found[name])
         others = [n for n in found if n != name and n not in out]
         if not files or len(others) < 2:
             continue
-        by_digest: dict[str, str] = {}
-        by_name: dict[str, list[str]] = {}
-        for n in others:
-            for f in found[n]:
-                if f in digests:
-                    by_digest.setdefault(digests[f], n)
-                by_name.setdefault(f.name.casefold(), []).append(n)
-        names_unique = all(len(v) == 1 for v in by_name.values())
-        counts: dict[str, int] = {}
-        identical = 0
-        for f in files:
-            source = by_digest.get(digests.get(f, ""))
-            if source is not None:
-                identical += 1
-            elif names_unique and f.name.casefold() in by_name:
-                source = by_name[f.name.casefold()][0]
-            if source is not None:
-                counts[source] = counts.get(source, 0) + 1
-        matched = sum(counts.values())
+        theirs = [(n, f) for n in others for f in found[n]]
+        by_digest = {digests[f]: n for n, f in reversed(theirs) if f in digests}  # the first folder holding each
+        names = Counter(f.name.casefold() for _, f in theirs)  # a name two files share: names are no evidence
+        by_name = {f.name.casefold(): n for n, f in theirs} if max(names.values(), default=1) == 1 else {}
+        copied = [by_digest.get(digests.get(f, "")) for f in files]  # the folder of a byte-identical copy
+        identical = sum(c is not None for c in copied)
+        counts = Counter(by_name.get(f.name.casefold()) if c is None else c for c, f in zip(copied, files))
+        counts.pop(None, None)
+        matched = counts.total()
         named_all = column_key(name) in ALL_FOLDER_NAMES
         if len(counts) >= 2 and matched >= (0.5 if named_all else 0.9) * len(files):
             how = ("byte-identical files" if identical == matched else "files of the same names" if not identical
@@ -367,31 +318,30 @@ def one_level_down(root: Path, classes: Sequence[str] | None = None, extensions:
     >>> one_level_down(root, ["Benign"], (".png",))
     "'Benign/' holds no image file and 1 sub-folder (scans/, no image file in it)"
     """
-    exts = tuple(extensions)
-    folders = [root / c for c in classes] if classes else [root]
-    parts = []
-    for folder in folders[:6]:
+    exts, parts = tuple(extensions), []
+
+    def images_in(folder: Path) -> str:  # a sub-folder's image files (hidden ones too), in words
+        try:
+            n = sum(1 for f in folder.iterdir() if f.is_file() and f.suffix.lower() in exts)
+        except OSError:
+            n = 0
+        return f"{n} image file(s)" if n else "no image file"
+
+    for folder in ([root / c for c in classes] if classes else [root])[:6]:
         try:
             entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
         except OSError:
             continue
-        images = [e for e in entries if e.is_file() and e.suffix.lower() in exts]
-        others = [e for e in entries if e.is_file() and e.suffix.lower() not in exts]
+        files = [e for e in entries if e.is_file()]
+        images = [e for e in files if e.suffix.lower() in exts]
         subdirs = sorted((e for e in entries if e.is_dir()), key=lambda d: _natural_key(d.name))
         what = [f"{len(images)} image file(s)" if images else "no image file"]
         if subdirs:
-            inner = []
-            for d in subdirs[:4]:
-                try:
-                    n = sum(1 for f in d.iterdir() if f.is_file() and f.suffix.lower() in exts)
-                except OSError:
-                    n = 0
-                inner.append(f"{d.name}/, " + (f"{n} image file(s)" if n else "no image file") + " in it")
+            inner = "; ".join(f"{d.name}/, {images_in(d)} in it" for d in subdirs[:4])
             more = f" and {len(subdirs) - 4} more" if len(subdirs) > 4 else ""
-            what.append(f"{len(subdirs)} sub-folder{'s' if len(subdirs) > 1 else ''} ("
-                        + "; ".join(inner) + more + ")")
-        if others and not images:
-            what.append(f"{len(others)} other file(s) such as {others[0].name!r}")
+            what.append(f"{len(subdirs)} sub-folder{'s' if len(subdirs) > 1 else ''} ({inner}{more})")
+        if files and not images:
+            what.append(f"{len(files)} other file(s) such as {files[0].name!r}")
         name = f"{folder.name}/" if classes else str(folder)
         parts.append(f"{name!r} holds " + " and ".join(what))
     if classes and len(classes) > 6:

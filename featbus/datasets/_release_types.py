@@ -83,8 +83,7 @@ class ReleaseSummary:
                 (self.key_role, self.image_column), ("labels", self.label_column), ("patients", self.group_column),
                 ("masks", self.mask_column)) if col)
             parts.append(f"table {self.table.name} ({cols})")
-        if self.source:
-            parts.append(self.source)
+        parts.append(self.source)
         if self.table_candidates:
             parts.append("also considered: " + "; ".join(self.table_candidates[:4])
                          + (f" and {len(self.table_candidates) - 4} more" if len(self.table_candidates) > 4 else ""))
@@ -97,19 +96,15 @@ class ReleaseSummary:
             parts.append("splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()))
         parts.append(f"{self.n_patients} patients ({self.patient_source}"
                      + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
-        pixel = self.pixel_size_text()
-        if pixel:
-            parts.append(pixel)
+        parts.append(self.pixel_size_text())
         counts = self.left_out_counts()
         if counts:
-            first = {}
-            for r in self.left_out:
-                first.setdefault(r.reason, r.item)
+            first = {r.reason: r.item for r in reversed(self.left_out)}  # each reason's first item
             parts.append("left out " + ", ".join(f"{n} ({r}, e.g. {first[r]!r})" if r != "mask" else f"{n} ({r})"
                                                  for r, n in counts.items()))
         else:
             parts.append("nothing left out")
-        return "; ".join(parts) + "." + "".join(f" {n}" for n in self.notes)
+        return "; ".join(filter(None, parts)) + "." + "".join(f" {n}" for n in self.notes)  # empty parts dropped
 
     def pixel_size_text(self) -> str:
         """The paragraph's words on the images' physical pixel size (issue 82): ``pixel size from
@@ -117,14 +112,10 @@ class ReleaseSummary:
         named; ``""`` when nothing gives one."""
         if not self.n_pixel_sizes and not self.pixel_size_column:
             return ""
-        where = []
-        if self.pixel_size_column:
-            unit = f"in {self.pixel_size_unit}" if self.pixel_size_unit else "unit not stated"
-            where.append(f"column {self.pixel_size_column!r} ({unit})")
-        if self.n_dicom_pixel_sizes:
-            where.append(f"DICOM headers ({self.n_dicom_pixel_sizes})")
-        if self.pixel_size_source:
-            where.append(self.pixel_size_source)
+        unit = f"in {self.pixel_size_unit}" if self.pixel_size_unit else "unit not stated"
+        where = filter(None, [self.pixel_size_column and f"column {self.pixel_size_column!r} ({unit})",
+                              self.n_dicom_pixel_sizes and f"DICOM headers ({self.n_dicom_pixel_sizes})",
+                              self.pixel_size_source])  # those of the three that give sizes
         words = f"pixel size from {' and '.join(where)} for {self.n_pixel_sizes} of {self.n_images} images"
         if self.pixel_size_missing:
             shown = ", ".join(f"{item} {why}" for item, why in self.pixel_size_missing[:3])
@@ -132,6 +123,19 @@ class ReleaseSummary:
             words += (f", {len(self.pixel_size_missing)} without one ({shown}"
                       + (f" and {more} more" if more > 0 else "") + "; those follow the longer-side rule)")
         return words
+
+
+def _view(attr: str, doc: str, optional: bool = False) -> property:
+    """A read-only list of the entries' ``attr``; ``optional``, only when some entry gives it (a release
+    built from lists: when the list was given), else None for the splits (a release has splits or none)
+    and empty for the rest."""
+
+    def values(self) -> list | None:
+        if not optional or attr in self._given:
+            return [getattr(e, attr) for e in self._entries]
+        return None if attr == "split" else []
+
+    return property(values, doc=doc)
 
 
 class Release:
@@ -160,11 +164,10 @@ class Release:
             entries = [Entry(image, labels[i], masks[i], patient=groups[i], split=splits[i] if splits else None,
                              pixel_size=pixel_sizes[i] if pixel_sizes else None, row=rows[i] if rows else None,
                              meta=meta[i] if meta else {}) for i, image in enumerate(images)]
-            given = {name for name, values in (("rows", rows), ("pixel_sizes", pixel_sizes), ("meta", meta)) if values}
-            given |= {"splits"} if splits is not None else set()
-        else:
-            given = {name for name, attr in (("rows", "row"), ("pixel_sizes", "pixel_size"), ("splits", "split"),
-                                             ("meta", "meta")) if any(getattr(e, attr) for e in entries)}
+            given = {attr for attr, values in (("row", rows), ("pixel_size", pixel_sizes), ("meta", meta)) if values}
+            given |= {"split"} if splits is not None else set()
+        else:  # the entries' attributes that some entry gives
+            given = {a for a in ("row", "pixel_size", "split", "meta") if any(getattr(e, a) for e in entries)}
         self._entries, self._given = list(entries), frozenset(given)
 
     @classmethod
@@ -199,48 +202,18 @@ class Release:
         """The entries, one per image (a copy: the release itself is not changed through it)."""
         return list(self._entries)
 
-    @property
-    def images(self) -> list:
-        """Each image's path (absolute), or its image reference."""
-        return [e.image for e in self._entries]
-
-    @property
-    def labels(self) -> list[str | None]:
-        """Each image's label (``None``: unlabelled)."""
-        return [e.label for e in self._entries]
-
-    @property
-    def groups(self) -> list[str]:
-        """Each image's patient (its group)."""
-        return [e.patient for e in self._entries]
-
-    @property
-    def masks(self) -> list[tuple]:
-        """Each image's lesion masks (absolute paths, or drawn masks)."""
-        return [e.masks for e in self._entries]
-
-    @property
-    def rows(self) -> list[dict]:
-        """Each image's table row or annotation (``{}`` where none), empty when nothing gives one."""
-        return [e.row for e in self._entries] if "rows" in self._given else []
-
-    @property
-    def pixel_sizes(self) -> list[dict | None]:
-        """Each image's physical pixel size where the data gives one (the meta entry of
-        :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one."""
-        return [e.pixel_size for e in self._entries] if "pixel_sizes" in self._given else []
-
-    @property
-    def splits(self) -> list[str] | None:
-        """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where none is
-        given), None when the release has no splits."""
-        return [e.split for e in self._entries] if "splits" in self._given else None
-
-    @property
-    def meta(self) -> list[dict]:
-        """What a source says of each image beyond its label (``{"laterality": "L", "view": "CC"}``),
-        empty when no source says anything."""
-        return [e.meta for e in self._entries] if "meta" in self._given else []
+    images = _view("image", "Each image's path (absolute), or its image reference.")
+    labels = _view("label", "Each image's label (``None``: unlabelled).")
+    groups = _view("patient", "Each image's patient (its group).")
+    masks = _view("masks", "Each image's lesion masks (absolute paths, or drawn masks).")
+    rows = _view("row", "Each image's table row or annotation (``{}`` where none), empty when nothing gives one.",
+                 optional=True)
+    pixel_sizes = _view("pixel_size", """Each image's physical pixel size where the data gives one (the meta entry
+        of :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one.""", optional=True)
+    splits = _view("split", """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where
+        none is given), None when the release has no splits.""", optional=True)
+    meta = _view("meta", """What a source says of each image beyond its label (``{"laterality": "L", "view":
+        "CC"}``), empty when no source says anything.""", optional=True)
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
@@ -293,8 +266,7 @@ class Release:
         known = [p for p in sizes if p is not None]
         size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
-        rows = [(rel(img), label or "", group, tuple(rel(m) for m in masks))
-                for img, label, group, masks in zip(self.images, self.labels, self.groups, self.masks)]
+        rows = [(rel(e.image), e.label or "", e.patient, tuple(rel(m) for m in e.masks)) for e in self._entries]
         return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits)
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,

@@ -128,10 +128,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         annotated = None in classes
         classes.discard(None)
         if annotated and not classes:
-            got.left_out.append(LeftOut(found, "no annotation",
+            got.left_out.append(LeftOut(found.as_posix(), "no annotation",
                                         f"no annotation {where} gives image {image_id!r} names a class"))
             continue
-        label = one_class(got, found, classes, unannotated, f"{where} gives image {image_id!r} the categories",
+        label = one_class(got, found.as_posix(), classes, unannotated,
+                          f"{where} gives image {image_id!r} the categories",
                           f"{where} lists image {image_id!r} without one")
         if label is None:
             continue

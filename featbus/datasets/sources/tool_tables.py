@@ -13,7 +13,7 @@ from .._release_rules import class_of_value, column_key, folder_split, split_of
 __all__ = ["merge_split_tables", "one_class", "one_hot_table", "split_column"]
 
 
-def one_class(got, image, classes: set, unannotated: str, two: str, none: str) -> str | None:
+def one_class(got, image: str, classes: set, unannotated: str, two: str, none: str) -> str | None:
     """The class of ``image`` whose annotations give ``classes`` (``normal`` for none), else ``None``, the
     image left out in ``got``, named: two classes (``two`` says where, the classes follow), or none where
     ``unannotated`` leaves such images out (``none`` says why)."""

@@ -75,16 +75,16 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
             continue
         mask = base / "SegmentationClass" / f"{img.stem}.png"
         if mask not in known:
-            got.left_out.append(LeftOut(img, "no annotation", f"no class mask {mask.as_posix()}"))
+            got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"no class mask {mask.as_posix()}"))
             continue
         try:
             found = _colours(root / mask) - background - {VOID}
         except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged or oversized file
-            got.left_out.append(LeftOut(img, "bad annotation", f"its class mask {mask.as_posix()} is unreadable "
-                                      f"({type(exc).__name__}: {exc})"))
+            got.left_out.append(LeftOut(img.as_posix(), "bad annotation", f"its class mask {mask.as_posix()} is "
+                                        f"unreadable ({type(exc).__name__}: {exc})"))
             continue
         unknown |= {c for c in found if c not in colours}
-        label = one_class(got, img, {colours[c] for c in found if c in colours}, "normal",
+        label = one_class(got, img.as_posix(), {colours[c] for c in found if c in colours}, "normal",
                           f"{mask.as_posix()} holds the colours of", "")  # background only: 'normal', said
         if label is not None:
             got.entries.append(Entry(img, label, (mask,), split=split.get(img.stem)))
