@@ -343,10 +343,7 @@ def _parse(path: Path, notes: list, left_out: list, strip: bool, dialect) -> tup
     header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
-    kept = []
-    for line, row in zip(lines, rows):
-        if any("\0" in cell for cell in row):
-            left_out.append(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell"))
-            continue
-        kept.append((row + [""] * width)[:width])
-    return header, kept
+    nul = [any("\0" in cell for cell in row) for row in rows]  # no file name or label holds one
+    left_out.extend(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell")
+                    for line, bad in zip(lines, nul) if bad)
+    return header, [(row + [""] * width)[:width] for row, bad in zip(rows, nul) if not bad]

@@ -11,6 +11,7 @@ import posixpath
 from collections import Counter
 from pathlib import Path
 
+from ..._registry import did_you_mean
 from .._common import _natural_key, plausible_typo
 from .._release_join import find, index
 from .._release_rules import (
@@ -56,8 +57,6 @@ def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summa
 
 
 def _find_column(header: list[str], given: str, option: str, where: str) -> int:
-    from ..._registry import did_you_mean
-
     keys = [column_key(h) for h in header]
     if column_key(given) not in keys:
         raise ReleaseError(f"{option} {given!r}: {where} has no such column{did_you_mean(given, header)}; its "
@@ -92,9 +91,9 @@ def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
 
 
 class _Tables:
-    """The release's tables, each read once, and which column of each names the images."""
+    """The release's tables, each read once."""
 
-    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path]):
+    def __init__(self, root: Path, tables: list[Path], files: list[Path]):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
@@ -116,21 +115,6 @@ class _Tables:
             header, rows, said = one_hot_table(header, rows)
             if said:
                 self.read[rel], self.words[rel] = (header, rows), said
-        self.images = images  # the images' index (featbus.datasets._release_join.index)
-
-    def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
-        """``(column, images it names)``: the column naming most images (``given`` when named)."""
-        header, rows = self.read[rel]
-        best, best_n = None, 0
-        columns = range(len(header)) if given is None else [_find_column(header, given, "--image-column",
-                                                                           repr(rel.as_posix()))]
-        for c in columns:
-            if given is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
-                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
-            n = len({find(self.images, row[c]) for row in rows} - {None})
-            if n > best_n or (n == best_n and n and column_key(header[c]) in IMAGE_COLUMNS):
-                best, best_n = c, n
-        return best, best_n
 
 
 def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], str | None]:
@@ -169,13 +153,10 @@ def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], fi
     ``(tables, words)``."""
     groups: dict[tuple, list[Path]] = {}
     for rel, (header, _) in tables.items():
-        split = folder_split(rel)
-        if split is not None:
+        if folder_split(rel) is not None:
             groups.setdefault((rel.name.casefold(), tuple(column_key(h) for h in header)), []).append(rel)
     words = []
-    for rels in groups.values():
-        if len(rels) < 2:
-            continue
+    for rels in (rels for rels in groups.values() if len(rels) > 1):
         header = list(tables[rels[0]][0])
         own_split = "split" in map(column_key, header)  # a split column of its own is kept as written
         rows = []
@@ -218,15 +199,23 @@ def _choose_label_column(header, rows, given, taken, where) -> tuple[int | None,
 
 def choose_table(reader, images, image_column, summary):
     files = index(images)
-    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files)
+    tables = reader.read_tables = _Tables(reader.root, reader.tables, reader.files)
     summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
     scored, errors = [], []
-    for rel, (header, _) in tables.read.items():
+    for rel, (header, rows) in tables.read.items():  # each table's column naming most images (--image-column's)
         try:
-            column, n = tables.image_column(rel, image_column)
+            columns = range(len(header)) if image_column is None else [
+                _find_column(header, image_column, "--image-column", repr(rel.as_posix()))]
         except ReleaseError as exc:
             errors.append(exc)
             continue
+        column, n = None, 0
+        for c in columns:
+            if image_column is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
+                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
+            named = len({find(files, row[c]) for row in rows} - {None})
+            if named > n or (named == n and named and column_key(header[c]) in IMAGE_COLUMNS):
+                column, n = c, named
         patient = any(column_key(h) in PATIENT_COLUMNS for h in header)
         scored.append((n, rel, column, patient, len(header)))
     if image_column is not None and not scored and errors:
@@ -408,8 +397,6 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
                 f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
                 "folder: one image under two labels; correct the table or move the image")
     if reader.classes is not None:  # the expected classes: every label one of them, its row named
-        from ..._registry import did_you_mean
-
         names = [str(c) for c in reader.classes]
         for n, (k, value) in enumerate(zip(ks, written)):
             match = next((c for c in names if c.strip().casefold() in (labels[n], value.casefold())), None)
