@@ -192,9 +192,8 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of
-    first appearance); the file's bytes, each line's length, size and depth, the columns and rows
-    bounded before what they guard is parsed."""
+    """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of first
+    appearance); the bytes, each line's length, size and depth, columns and rows bounded before they are parsed."""
     _within(path, path.stat().st_size, "MAX_TABLE_BYTES", "is {n:,} bytes")
     header: dict[str, None] = {}
     records, lines = [], []
@@ -217,9 +216,8 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Hugging Face's ``metadata.parquet`` (pyarrow, the ``featbus[parquet]`` extra; without it a
-    ``ValueError`` saying so), its bytes, and its rows and columns from the footer, checked before
-    the rows are read."""
+    """Hugging Face's ``metadata.parquet`` (pyarrow: the ``featbus[parquet]`` extra), its bytes, and its rows and
+    columns from the footer, checked before the rows are read."""
     if importlib.util.find_spec("pyarrow") is None:
         raise ValueError("reading a .parquet table needs pyarrow, which is not installed (pip install "
                          "'featbus[parquet]')")

@@ -126,24 +126,19 @@ def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], 
     if len(binary) < 2 or "class" in (column_key(h) for h in header):
         return header, rows, None
     ones = [[c for c in binary if r[c].strip().startswith("1")] for r in rows]
-    if not all(len(o) == 1 for o in ones):
-        return header, rows, None
     names = [header[c] for c in binary]
-    spelt = [c for c in range(len(header)) if c not in binary and all(class_of_value(r[c]) for r in rows)]
-    if not any(class_of_value(n) for n in names) or spelt:  # not named as classes, or a label column already
-        return header, rows, None
+    spelt = any(c not in binary and all(class_of_value(r[c]) for r in rows) for c in range(len(header)))
+    if not all(len(o) == 1 for o in ones) or not any(class_of_value(n) for n in names) or spelt:
+        return header, rows, None  # not one 1 a row, not named as classes, or a label column already
     return header + ["class"], [r + [header[o[0]]] for r, o in zip(rows, ones)], \
         f"labels from the one-hot columns {', '.join(repr(n) for n in names)} (the class is the column whose cell is 1)"
 
 
 def split_column(header: list[str], rows: list[list[str]]) -> int | None:
     """The column whose every value is a split's spelling (``train``, ``val``, ``test``...), else ``None``."""
-    for c in range(len(header)):
-        values = {r[c].strip() for r in rows}
-        if values and all(v and split_of(v) for v in values) and column_key(header[c]) in (
-                "split", "subset", "set", "partition", "fold", "dataset"):
-            return c
-    return None
+    names = ("split", "subset", "set", "partition", "fold", "dataset")
+    return next((c for c, name in enumerate(header) if rows and column_key(name) in names
+                 and all(v and split_of(v) for v in {r[c].strip() for r in rows})), None)
 
 
 def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], files: set[Path]):
