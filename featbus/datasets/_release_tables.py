@@ -55,17 +55,13 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _refuse(path: Path, what: str, limit: str) -> TableError:
-    """The refusal naming the table and the limit (its value here: a test may lower it)."""
-    return TableError(f"{str(path)!r} {what}: a release's table is refused above featbus.io.{limit} = "
-                      f"{globals()[limit]:,}")
-
-
 def _within(path: Path, n: int, limit: str, words: str, **more) -> None:
-    """Refuse the table when ``n`` is above the limit ``limit`` names: ``words`` say what it has, a
-    format of ``n``, ``mb`` (``n`` in MB), ``limit`` (its value) and ``more``. Every format's check."""
-    if n > globals()[limit]:
-        raise _refuse(path, words.format(n=n, mb=n / 2**20, limit=globals()[limit], **more), limit)
+    """Refuse the table when ``n`` is above the limit ``limit`` names (its value here: a test may lower it):
+    ``words`` say what it has, a format of ``n``, ``mb`` (``n`` in MB), ``limit`` (its value) and ``more``."""
+    value = globals()[limit]
+    if n > value:
+        raise TableError(f"{str(path)!r} {words.format(n=n, mb=n / 2**20, limit=value, **more)}: a release's "
+                         f"table is refused above featbus.io.{limit} = {value:,}")
 
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with a byte-order mark"),
@@ -147,15 +143,14 @@ def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str]
             return _kept(path, next(reader, None), ((reader.line_num, row) for row in reader),
                          _text if strip else str, every_row=False)
     except csv.Error as exc:
-        if "field larger than field limit" in str(exc):
-            raise _refuse(path, f"has a cell longer than {MAX_FIELD_CHARS:,} characters",
-                          "MAX_FIELD_CHARS") from None
-        raise TableError(f"{str(path)!r} is not a readable table: {exc}") from None
+        if "field larger than field limit" not in str(exc):
+            raise TableError(f"{str(path)!r} is not a readable table: {exc}") from None
     finally:
         csv.field_size_limit(saved)
+    _within(path, MAX_FIELD_CHARS + 1, "MAX_FIELD_CHARS", "has a cell longer than {limit:,} characters")
 
 
-def _check_zip(path: Path) -> None:
+def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     try:
         with zipfile.ZipFile(path) as z:
             total = sum(i.file_size for i in z.infolist())
@@ -166,10 +161,6 @@ def _check_zip(path: Path) -> None:
         raise TableError(f"{str(path)!r} unpacks to {total / 2**20:.0f} MB in {n} parts: an .xlsx is refused above "
                          f"{MAX_XLSX_BYTES // 2**20} MB unpacked or {MAX_XLSX_PARTS:,} parts "
                          "(featbus.io.MAX_XLSX_BYTES, MAX_XLSX_PARTS)")
-
-
-def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    _check_zip(path)
     import openpyxl
 
     try:
@@ -201,9 +192,8 @@ def _read_xls(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of
-    first appearance); the file's bytes, each line's length, size and depth, the columns and rows
-    bounded before what they guard is parsed."""
+    """Hugging Face's ``metadata.jsonl``: one JSON object a line, the keys the columns (in order of first
+    appearance); the bytes, each line's length, size and depth, columns and rows bounded before they are parsed."""
     _within(path, path.stat().st_size, "MAX_TABLE_BYTES", "is {n:,} bytes")
     header: dict[str, None] = {}
     records, lines = [], []
@@ -226,9 +216,8 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Hugging Face's ``metadata.parquet`` (pyarrow, the ``featbus[parquet]`` extra; without it a
-    ``ValueError`` saying so), its bytes, and its rows and columns from the footer, checked before
-    the rows are read."""
+    """Hugging Face's ``metadata.parquet`` (pyarrow: the ``featbus[parquet]`` extra), its bytes, and its rows and
+    columns from the footer, checked before the rows are read."""
     if importlib.util.find_spec("pyarrow") is None:
         raise ValueError("reading a .parquet table needs pyarrow, which is not installed (pip install "
                          "'featbus[parquet]')")
@@ -330,41 +319,29 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
         st = os.stat(path)  # the type before any open: a FIFO named table.csv would block
     except OSError as exc:
         raise TableError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
     if parsed is None:  # outside tables_read_once: parsed for this caller alone, nothing kept or copied
-        return _parse(Path(path), st.st_mode, [] if notes is None else notes, [] if left_out is None else left_out,
-                      strip, dialect)
+        return _parse(Path(path), [] if notes is None else notes, [] if left_out is None else left_out, strip, dialect)
     key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, strip, dialect)
     if key not in parsed:
         said, out = [], []
-        parsed[key] = (*_parse(Path(path), st.st_mode, said, out, strip, dialect), said, out)
-    return _told(*parsed[key], notes, left_out)
-
-
-def _told(header: list[str], rows: list[list[str]], said: list, out: list, notes: list | None,
-          left_out: list | None) -> tuple[list[str], list[list[str]]]:
-    """A table kept by :func:`tables_read_once` handed to one caller: its own copy of the rows (the kept ones stay
-    as parsed for the next), its ``notes`` and ``left_out`` extended."""
-    if notes is not None:
-        notes.extend(said)
-    if left_out is not None:
-        left_out.extend(out)
+        parsed[key] = (*_parse(Path(path), said, out, strip, dialect), said, out)
+    header, rows, said, out = parsed[key]  # this caller's own copy of the rows; the kept ones stay as parsed
+    for into, got in ((notes, said), (left_out, out)):
+        if into is not None:
+            into.extend(got)
     return list(header), [list(row) for row in rows]
 
 
-def _parse(path: Path, mode: int, notes: list, left_out: list, strip: bool,
-           dialect) -> tuple[list[str], list[list[str]]]:
-    """:func:`read_table`'s parsing of the table at ``path`` (``mode`` its ``st_mode``)."""
-    if not stat.S_ISREG(mode):
-        raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
+def _parse(path: Path, notes: list, left_out: list, strip: bool, dialect) -> tuple[list[str], list[list[str]]]:
+    """:func:`read_table`'s parsing of the table at ``path``."""
     reader = {".xlsx": _read_xlsx, ".xls": _read_xls, ".jsonl": _read_jsonl, ".parquet": _read_parquet}.get(
         path.suffix.lower())
     header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
-    kept = []
-    for line, row in zip(lines, rows):
-        if any("\0" in cell for cell in row):
-            left_out.append(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell"))
-            continue
-        kept.append((row + [""] * width)[:width])
-    return header, kept
+    nul = [any("\0" in cell for cell in row) for row in rows]  # no file name or label holds one
+    left_out.extend(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell")
+                    for line, bad in zip(lines, nul) if bad)
+    return header, [(row + [""] * width)[:width] for row, bad in zip(rows, nul) if not bad]

@@ -36,18 +36,14 @@ def _checksums(root: Path, rel: Path) -> bool:
     return bool(lines) and all(CHECKSUM_LINE.match(line) for line in lines if line.strip())
 
 
-def recognise(files: list[Path], root: Path | None = None) -> list[Path]:
+def recognise(files: list[Path], root: Path) -> list[Path]:
     """NBIA's ``metadata.csv`` (by its columns) and checksum lists (by name or by their lines)."""
-    if root is None:
-        return []
     return [f for f in files if (f.suffix.lower() == ".csv" and columns(header_row(root, f))
                                  >= {column_key(c) for c in NBIA}) or _checksums(root, f)]
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """Nothing: what the file is, said."""
-    if file.suffix.lower() == ".csv":
-        why = "a download manifest (NBIA's list of the series downloaded: Series UID, File Location), no labels"
-    else:
-        why = "a download manifest (a checksum list: a digest and a file a line), no labels"
-    return SourceRead(file, not_used=why)
+    what = ("NBIA's list of the series downloaded: Series UID, File Location" if file.suffix.lower() == ".csv"
+            else "a checksum list: a digest and a file a line")
+    return SourceRead(file, not_used=f"a download manifest ({what}), no labels")

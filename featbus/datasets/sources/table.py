@@ -11,6 +11,7 @@ import posixpath
 from collections import Counter
 from pathlib import Path
 
+from ..._registry import did_you_mean
 from .._common import _natural_key, plausible_typo
 from .._release_join import find, index
 from .._release_rules import (
@@ -21,6 +22,7 @@ from .._release_rules import (
     PATIENT_COLUMNS,
     class_of_value,
     column_key,
+    folder_split,
     pixel_size_cell,
     pixel_size_column,
     split_of,
@@ -29,9 +31,8 @@ from .._release_scan import normalisation_mattered, path_key
 from .._release_tables import TableError, read_table
 from ._base import LeftOut, ReleaseError
 from ._refs import ArchiveError, member_file
-from .tool_tables import merge_split_tables, one_hot_table, split_column
 
-__all__ = ["NAME", "choose_table", "label_notes", "pair_rows", "patient_column",
+__all__ = ["NAME", "choose_table", "pair_rows", "patient_column",
            "pixel_size_cells", "read_at", "table_labels", "two_labels", "with_rows"]
 
 NAME = "table"
@@ -44,24 +45,18 @@ def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summa
     rows without one with why; the column and its unit set on ``summary``."""
     for c, name in enumerate(header):
         found, unit, to_mm = pixel_size_column(name)
-        if not found or not any(pixel_size_cell(cells[c])[0] for _, cells in rows):
+        read = [pixel_size_cell(cells[c]) for _, cells in rows] if found else []
+        if not any(size for size, _ in read):
             continue
         summary.pixel_size_column, summary.pixel_size_unit = name, unit
-        sizes, missing = [], []
-        for line, cells in rows:
-            size, why = pixel_size_cell(cells[c])
-            value = cells[c].strip()
-            if size is None:
-                missing.append((f"row {line}", f"{value!r} ({why})" if value else "(empty)"))
-            sizes.append(None if size is None else {"size": size * to_mm if unit else size,
-                                                    "unit": "mm" if unit else None, "source": f"column {name!r}"})
-        return sizes, missing
+        missing = [(f"row {line}", f"{cells[c].strip()!r} ({why})" if cells[c].strip() else "(empty)")
+                   for (line, cells), (size, why) in zip(rows, read) if size is None]
+        return [None if size is None else {"size": size * to_mm if unit else size, "unit": "mm" if unit else None,
+                                           "source": f"column {name!r}"} for size, _ in read], missing
     return [None] * len(rows), []
 
 
 def _find_column(header: list[str], given: str, option: str, where: str) -> int:
-    from ..._registry import did_you_mean
-
     keys = [column_key(h) for h in header]
     if column_key(given) not in keys:
         raise ReleaseError(f"{option} {given!r}: {where} has no such column{did_you_mean(given, header)}; its "
@@ -88,18 +83,17 @@ def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
     (:func:`~featbus.datasets.sources._refs.member_file`), named as the member; :class:`TableError` else."""
     try:
         with member_file(root / rel) as file:
-            try:
-                return read_table(file, **options)
-            except TableError as exc:
-                raise TableError(str(exc).replace(str(file), str(root / rel))) from None
-    except ArchiveError as exc:
+            return read_table(file, **options)
+    except ArchiveError as exc:  # the member not read (member_file raises it before any file)
         raise TableError(str(exc)) from None
+    except TableError as exc:
+        raise TableError(str(exc).replace(str(file), str(root / rel))) from None
 
 
 class _Tables:
-    """The release's tables, each read once, and which column of each names the images."""
+    """The release's tables, each read once."""
 
-    def __init__(self, root: Path, tables: list[Path], images: dict, files: list[Path]):
+    def __init__(self, root: Path, tables: list[Path], files: list[Path]):
         self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
         self.notes: list[str] = []
         self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
@@ -121,21 +115,53 @@ class _Tables:
             header, rows, said = one_hot_table(header, rows)
             if said:
                 self.read[rel], self.words[rel] = (header, rows), said
-        self.images = images  # the images' index (featbus.datasets._release_join.index)
 
-    def image_column(self, rel: Path, given: str | None) -> tuple[int | None, int]:
-        """``(column, images it names)``: the column naming most images (``given`` when named)."""
-        header, rows = self.read[rel]
-        best, best_n = None, 0
-        columns = range(len(header)) if given is None else [_find_column(header, given, "--image-column",
-                                                                           repr(rel.as_posix()))]
-        for c in columns:
-            if given is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
-                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
-            n = len({find(self.images, row[c]) for row in rows} - {None})
-            if n > best_n or (n == best_n and n and column_key(header[c]) in IMAGE_COLUMNS):
-                best, best_n = c, n
-        return best, best_n
+
+def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], str | None]:
+    """A table whose class columns hold 0/1, one 1 a row (Roboflow's ``_classes.csv``: ``filename,
+    benign, malignant``), with a ``class`` column added holding each row's column name; the words
+    that say it (``None`` and the table as it was when it is no one-hot table)."""
+    binary = [c for c in range(len(header))
+              if rows and all(r[c].strip() in ("0", "1", "0.0", "1.0") for r in rows)]
+    if len(binary) < 2 or "class" in (column_key(h) for h in header):
+        return header, rows, None
+    ones = [[c for c in binary if r[c].strip().startswith("1")] for r in rows]
+    names = [header[c] for c in binary]
+    spelt = any(c not in binary and all(class_of_value(r[c]) for r in rows) for c in range(len(header)))
+    if not all(len(o) == 1 for o in ones) or not any(class_of_value(n) for n in names) or spelt:
+        return header, rows, None  # not one 1 a row, not named as classes, or a label column already
+    return header + ["class"], [r + [header[o[0]]] for r, o in zip(rows, ones)], \
+        f"labels from the one-hot columns {', '.join(repr(n) for n in names)} (the class is the column whose cell is 1)"
+
+
+def split_column(header: list[str], rows: list[list[str]]) -> int | None:
+    """The column whose every value is a split's spelling (``train``, ``val``, ``test``...), else ``None``."""
+    names = ("split", "subset", "set", "partition", "fold", "dataset")
+    return next((c for c, name in enumerate(header) if rows and column_key(name) in names
+                 and all(v and split_of(v) for v in {r[c].strip() for r in rows})), None)
+
+
+def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], files: set[Path]):
+    """Per-split tables of one name and header (``train/_classes.csv``, ``data/test/metadata.csv``)
+    as one, under the first one's name, with a ``split`` column from the folder and each cell naming
+    a file beside its table as the release-relative path (two splits may hold ``0001.png``):
+    ``(tables, words)``."""
+    groups: dict[tuple, list[Path]] = {}
+    for rel, (header, _) in tables.items():
+        if folder_split(rel) is not None:
+            groups.setdefault((rel.name.casefold(), tuple(column_key(h) for h in header)), []).append(rel)
+    words = []
+    for rels in (rels for rels in groups.values() if len(rels) > 1):
+        header = list(tables[rels[0]][0])
+        own_split = "split" in map(column_key, header)  # a split column of its own is kept as written
+        rows = []
+        for rel in rels:
+            split = [] if own_split else [folder_split(rel)]
+            rows += [[(rel.parent / c.strip()).as_posix() if c.strip() and rel.parent / c.strip() in files else c
+                      for c in row] + split for row in tables.pop(rel)[1]]
+        tables[rels[0]] = (header if own_split else header + ["split"], rows)
+        words.append(f"the per-split tables {', '.join(r.as_posix() for r in rels)} read as one")
+    return tables, words
 
 
 def _label_candidates(header, rows, taken) -> list[int]:
@@ -166,27 +192,25 @@ def _choose_label_column(header, rows, given, taken, where) -> tuple[int | None,
     return None, named
 
 
-def _choose_group_column(header, rows, given, taken, n_images, where) -> int | None:
-    if given is not None:
-        return _find_column(header, given, "--group-column", where)
-    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in PATIENT_COLUMNS]
-    counts = {c: len({r[c] for r in rows if r[c].strip()}) for c in named}
-    named = [c for c in named if 0 < counts[c] <= n_images and all(r[c].strip() for r in rows)]
-    return min(named, key=lambda c: (counts[c], c)) if named else None
-
-
 def choose_table(reader, images, image_column, summary):
     files = index(images)
-    tables = reader.read_tables = _Tables(reader.root, reader.tables, files, reader.files)
+    tables = reader.read_tables = _Tables(reader.root, reader.tables, reader.files)
     summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
     scored, errors = [], []
-    for rel in tables.read:
+    for rel, (header, rows) in tables.read.items():  # each table's column naming most images (--image-column's)
         try:
-            column, n = tables.image_column(rel, image_column)
+            columns = range(len(header)) if image_column is None else [
+                _find_column(header, image_column, "--image-column", repr(rel.as_posix()))]
         except ReleaseError as exc:
             errors.append(exc)
             continue
-        header = tables.read[rel][0]
+        column, n = None, 0
+        for c in columns:
+            if image_column is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
+                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
+            named = len({find(files, row[c]) for row in rows} - {None})
+            if named > n or (named == n and named and column_key(header[c]) in IMAGE_COLUMNS):
+                column, n = c, named
         patient = any(column_key(h) in PATIENT_COLUMNS for h in header)
         scored.append((n, rel, column, patient, len(header)))
     if image_column is not None and not scored and errors:
@@ -202,10 +226,8 @@ def choose_table(reader, images, image_column, summary):
         named_masks = {find(files, row[c]) for c, h in enumerate(header) if c != column
                        and any(w in column_key(h) for w in MASK_COLUMN_WORDS) for row in rows} - {None}
         if n >= 0.5 * (len(images) - len(named_masks)):
-            chosen = scored[0][:3]
-    for n, rel, column, *_ in scored:
-        if chosen is not None and rel == chosen[1]:
-            continue
+            chosen = rel, column
+    for n, rel, column, *_ in scored[1 if chosen else 0:]:  # the others, said
         header, rows = tables.read[rel]
         example = next((row[column] for row in rows if column is not None and find(files, row[column])), None)
         holds = [header[c] for c in _label_candidates(header, rows, {column})]  # said: "no column" is false
@@ -217,7 +239,7 @@ def choose_table(reader, images, image_column, summary):
     summary.notes += [f"{words}." for words in tables.encodings]
     if chosen is None:
         return None
-    n, rel, column = chosen
+    rel, column = chosen
     reader.left_out += tables.bad_rows.get(rel, [])
     header, rows = tables.read[rel]
     summary.table, summary.image_column = reader.root / rel, header[column]
@@ -238,16 +260,17 @@ def pair_rows(reader, table, images, masks_of, summary):
     for c in mask_cols:  # files a mask column names are masks of the row's image
         word = "other" if "other" in column_key(header[c]) else "mask"
         for k, row in enumerate(rows):
-            img, whole = find(files, row[column]), find(named, row[c])
+            if (img := find(files, row[column])) is None:
+                continue
             # a cell naming one file (whose name may hold ';' or ','), else a list of them
-            for cell in [row[c]] if whole is not None else row[c].replace(",", ";").split(";"):
+            for cell in [row[c]] if find(named, row[c]) is not None else row[c].replace(",", ";").split(";"):
                 found = find(named, cell)
-                if img is not None and found is None and (Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES
-                                                          or "/" in cell):  # a file's name, not '-', 'none'
+                if found is None and (Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES
+                                      or "/" in cell):  # a file's name, not '-', 'none'
                     outside = _outside(reader.root, cell, rel)
                     reader.out(f"row {k + 2} of {name}", "outside the release" if outside else "mask not found",
                                ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
-                if img is None or found is None or found == img:
+                if found is None or found == img:
                     continue
                 used_mask_cols.add(c)
                 if owner_of.get(found) == img:
@@ -318,20 +341,6 @@ def two_labels(reader, images, labels, rows_of, table):
     return [img for img, _ in kept], [label for _, label in kept]
 
 
-def label_notes(reader, rel, header, used, col, others, given, mapping, summary) -> None:
-    """The lines that say how the label column was chosen and which spellings were read as which
-    class (warned where the pixels are read: :meth:`Release.to_bunch`)."""
-    if given is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
-        said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
-                f"{_column_values(used, col, 4)})")
-        if others:
-            said += "; other candidates: " + ", ".join(f"{header[c]!r} ({_column_values(used, c, 4)})" for c in others)
-        summary.label_notes.append(said + "; --label-column names another")
-    spelt = spellings(mapping)
-    if spelt:
-        summary.label_notes.append(f"labels of the {header[col]!r} column of {str(reader.root / rel)!r}: {spelt}")
-
-
 def spellings(mapping: dict[str, str]) -> str:
     """How each label ``written`` (a key of ``mapping``) that is not its class's name was read (``'Benign' read
     as 'benign' (case differs)``), joined by ``; `` (empty: every label is its class's name)."""
@@ -383,8 +392,6 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
                 f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
                 "folder: one image under two labels; correct the table or move the image")
     if reader.classes is not None:  # the expected classes: every label one of them, its row named
-        from ..._registry import did_you_mean
-
         names = [str(c) for c in reader.classes]
         for n, (k, value) in enumerate(zip(ks, written)):
             match = next((c for c in names if c.strip().casefold() in (labels[n], value.casefold())), None)
@@ -395,8 +402,15 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
             labels[n] = match
         return labels, source, names
     _refuse_misspelt_labels([(k + 2, value) for k, value in zip(ks, written)], str(reader.root / rel))
-    label_notes(reader, rel, header, used, col, others, label_column,
-                dict(zip((r[col] for r in used), labels)), summary)
+    # how the label column was chosen, which spellings were read as which class (warned: Release.to_bunch)
+    if label_column is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
+        said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
+                f"{_column_values(used, col, 4)})")
+        if others:
+            said += "; other candidates: " + ", ".join(f"{header[c]!r} ({_column_values(used, c, 4)})" for c in others)
+        summary.label_notes.append(said + "; --label-column names another")
+    if spelt := spellings(dict(zip((r[col] for r in used), labels))):
+        summary.label_notes.append(f"labels of the {header[col]!r} column of {str(reader.root / rel)!r}: {spelt}")
     return labels, source, sorted(set(labels), key=_natural_key)
 
 
@@ -410,9 +424,13 @@ def patient_column(reader, table, images, rows_of, group_column, summary):
         return None, None, None
     rel, rows, header, column = table
     used = [rows[rows_of[i][0]] for i in images]
+    if group_column is not None:
+        return _find_column(header, group_column, "--group-column", repr(rel.as_posix())), header, used
     taken = {column} | ({header.index(summary.label_column)} if summary.label_column in header else set())
-    return _choose_group_column(header, used, group_column, taken, len(images), repr(rel.as_posix())), \
-        header, used
+    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in PATIENT_COLUMNS]
+    counts = {c: len({r[c] for r in used if r[c].strip()}) for c in named}
+    named = [c for c in named if 0 < counts[c] <= len(images) and all(r[c].strip() for r in used)]
+    return (min(named, key=lambda c: (counts[c], c)) if named else None), header, used
 
 
 def table_patients(reader, table, images, rows_of, group_column, summary):
@@ -431,11 +449,9 @@ def table_patients(reader, table, images, rows_of, group_column, summary):
 
 def table_splits(table, images, rows_of):
     """Each image's split from the table's split column, ``None`` without one."""
-    if table is None:
-        return None
-    _, rows, header, _ = table
-    col = split_column(header, [rows[rows_of[i][0]] for i in images])
-    return None if col is None else [split_of(rows[rows_of[img][0]][col]) for img in images]
+    used = [table[1][rows_of[i][0]] for i in images] if table else []
+    col = split_column(table[2], used) if table else None
+    return None if col is None else [split_of(row[col]) for row in used]
 
 
 def _column_values(rows, c: int, n: int) -> str:
@@ -463,9 +479,7 @@ def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str =
     >>> _refuse_misspelt_labels([(2, "LN")] * 9 + [(11, "LP")], "t.csv")
     """
     counts = Counter(label.casefold() for _, label in rows)
-    first: dict[str, tuple[int, str]] = {}
-    for line, label in rows:
-        first.setdefault(label.casefold(), (line, label))
+    first = {label.casefold(): (line, label) for line, label in reversed(rows)}  # each label's first row
     for rare, n in counts.items():
         if n > 2:
             continue
