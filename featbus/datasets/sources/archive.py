@@ -29,7 +29,7 @@ from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_
 from ._base import SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
-__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "in_place", "read", "read_archive", "recognise", "walk_archive"]
+__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "in_place", "read", "recognise", "walk_archive"]
 
 NAME = "archive"
 #: What the walk lists for this source (a ``.tar.gz``'s suffix is ``.gz``: :func:`recognise` keeps the archives).
@@ -115,54 +115,39 @@ def in_place(root: ArchiveRoot, others: list[Path]) -> tuple[list[Path], list[Le
     return tables, left_out
 
 
-def read_archive(path: Path, arbiter):
-    """The release an archive holds, read by the folder layouts' rules over its members
-    (:class:`~featbus.datasets.Release` of :class:`~featbus.datasets.sources._refs.ArchiveMember`) through
-    ``arbiter`` (:func:`featbus.datasets.release.arbiter`, which the reader hands the sources: no source
-    imports the reader); a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError`
-    naming it."""
-    from .._release_tables import SourceRefused
-    from .._release_types import ReleaseError
-    from . import extra_suffixes, read_sources
-
-    try:
-        root, files, others, left_out = walk_archive(Path(path), extra_suffixes())
-    except ArchiveError as exc:
-        raise ReleaseError(str(exc)) from None
-    if not files:
-        nested = [x.item.split("!", 1)[1] for x in left_out if "an archive inside the archive" in x.detail]
-        inside = (f": only {'an archive' if len(nested) == 1 else f'{len(nested)} archives'} inside it "
-                  f"({', '.join(repr(n) for n in nested[:3])}{', ...' if len(nested) > 3 else ''}), not opened: "
-                  "unpack the outer one and read what it holds" if nested else "")
-        raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}{inside}")
-    tables, not_read = in_place(root, others)
-    left_out += not_read
-    try:  # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
-        reads, tables = read_sources(root, tables, files, "normal", in_archive=True, arbiter=arbiter)
-    except SourceRefused as exc:
-        raise ReleaseError(str(exc)) from None
-    return arbiter(root, root.name, files, tables, left_out, reads, image_column=None, label_column=None,
-                   group_column=None, group_pattern=None, mask_pattern=None, require_labels=False)
-
-
 def recognise(files: list[Path]) -> list[Path]:
     """The zip and tar archives among the release's files."""
     return [f for f in files if archive_kind(f) is not None]
 
 
-def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *,
-         arbiter=None) -> SourceRead:
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *, arbiter) -> SourceRead:
     """The archive's images, each with what the folder layouts' rules give it (label, masks, patient,
-    split), as members of the archive, read by ``arbiter`` (:func:`read_archive`); without one, the
-    archive is named, not read."""
+    split), as members of the archive: a release of its own, read by the folder layouts' rules over its
+    members through ``arbiter`` (:func:`featbus.datasets.release.arbiter`, which the reader hands the
+    sources: no source imports the reader); a refused archive, or one without images, is named, not read."""
+    from .._release_tables import SourceRefused
     from .._release_types import ReleaseError
+    from . import extra_suffixes, read_sources
 
     got = SourceRead(file, claims_images=True)
-    if arbiter is None:
-        got.not_used = "an archive read without the reader's arbiter"
-        return got
     try:
-        rel = read_archive(root / file, arbiter)
+        try:
+            inner, files, others, left_out = walk_archive(Path(root / file), extra_suffixes())
+            if not files:
+                nested = [x.item.split("!", 1)[1] for x in left_out if "an archive inside the archive" in x.detail]
+                inside = (f": only {'an archive' if len(nested) == 1 else f'{len(nested)} archives'} inside it "
+                          f"({', '.join(repr(n) for n in nested[:3])}{', ...' if len(nested) > 3 else ''}), not "
+                          "opened: unpack the outer one and read what it holds" if nested else "")
+                raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive "
+                                   f"{str(root / file)!r}{inside}")
+            tables, not_read = in_place(inner, others)
+            # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
+            reads, tables = read_sources(inner, tables, files, "normal", in_archive=True, arbiter=arbiter)
+        except (ArchiveError, SourceRefused) as exc:
+            raise ReleaseError(str(exc)) from None
+        rel = arbiter(inner, inner.name, files, tables, left_out + not_read, reads, image_column=None,
+                      label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
+                      require_labels=False)
     except ReleaseError as exc:
         got.not_used = str(exc)
         return got

@@ -32,16 +32,6 @@ __all__ = ["NAME", "read", "recognise"]
 NAME = "Hugging Face parquet"
 
 
-def _image_column(schema) -> str | None:
-    """The column holding encoded images: a struct with a ``bytes`` field (the hub's ``Image`` feature)."""
-    import pyarrow as pa
-
-    for field in schema:
-        if pa.types.is_struct(field.type) and "bytes" in [f.name for f in field.type]:
-            return field.name
-    return None
-
-
 def recognise(files: list[Path]) -> list[Path]:
     """The ``.parquet`` files named as hub shards (``<split>-00000-of-00001.parquet``), their image column
     checked when read (an imagefolder's ``metadata.parquet`` stays a table)."""
@@ -52,13 +42,10 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     """``({feature: {number: name}}, card, why not read)`` from the ``README.md`` dataset card nearest
     above ``file``; its YAML front matter read within bounds (:func:`featbus.pipelines._yaml.read_yaml`): one
     that does not parse, or is refused, names no classes and says why."""
-    for folder in [file.parent, *file.parent.parents]:
-        card = root / folder / "README.md"
-        if card.is_file():
-            break
-    else:
+    folder = next((f for f in [file.parent, *file.parent.parents] if (root / f / "README.md").is_file()), None)
+    if folder is None:
         return {}, None, None
-    where = (folder / "README.md").as_posix()
+    card, where = root / folder / "README.md", (folder / "README.md").as_posix()
     try:
         text = bounded_text(card, "MAX_JSON_BYTES")
         if not text.startswith("---"):
@@ -74,10 +61,9 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
             dtype = feature.get("dtype") if isinstance(feature, dict) else None
             label = dtype.get("class_label") if isinstance(dtype, dict) else None
             given = label.get("names") if isinstance(label, dict) else None
-            if isinstance(given, dict):
-                names[str(feature.get("name"))] = {int(k): str(v) for k, v in given.items()}
-            elif isinstance(given, list):
-                names[str(feature.get("name"))] = dict(enumerate(map(str, given)))
+            if isinstance(given, (dict, list)):  # {'0': benign, ...} or [benign, ...]
+                pairs = given.items() if isinstance(given, dict) else enumerate(given)
+                names[str(feature.get("name"))] = {int(k): str(v) for k, v in pairs}
     return names, where, None
 
 
@@ -113,10 +99,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got = SourceRead(file, claims_images=True)
     path = Path(os.path.abspath(root / file))
     where = file.as_posix()
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
-    column = _image_column(schema)
+    schema = pq.read_schema(path)  # the image column: a struct with a ``bytes`` field (the hub's ``Image`` feature)
+    column = next((f.name for f in schema if pa.types.is_struct(f.type) and "bytes" in [g.name for g in f.type]),
+                  None)
     if column is None:
         got.not_used, got.claims_images = "no image column (a struct of the images' bytes)", False
         return got

@@ -53,9 +53,7 @@ def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
         nonlocal pos
         if pos + n > len(bits):
             raise ValueError("the brush RLE ends inside a value")
-        v = 0
-        for b in bits[pos:pos + n]:
-            v = (v << 1) | int(b)
+        v = int("".join(map(str, bits[pos:pos + n])), 2)
         pos += n
         return v
 
@@ -72,8 +70,7 @@ def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
         if run:
             out[i:j] = take(word)
         else:
-            for k in range(i, j):
-                out[k] = take(word)
+            out[i:j] = [take(word) for _ in range(i, j)]
         i = j
     values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
     return values > 0
@@ -168,7 +165,15 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         got.not_used = f"a Label Studio JSON export of {len(tasks)} task(s) naming no image of the release ({first})"
         got.left_out, got.claims_images = [], False
         return got
-    _patients(got, found_names)
+    from ..name_groups import propose_prefix_groups  # patients from the names without the upload prefix
+
+    groups = propose_prefix_groups(found_names, sorted({e.label for e in got.entries if e.label})) if any(
+        UPLOAD_PREFIX.match(e.image.name) for e in got.entries) else None
+    if groups is not None:
+        for e, g in zip(got.entries, groups):
+            e.patient = g
+        got.patient_source = "file-name prefix"
+        got.patient_detail = f"{found_names[0].name!r} -> {groups[0]!r}, the upload prefix removed"
     if normal:
         got.notes.append(f"{normal} image(s) {where} lists with no result read as 'normal' (a scan without a lesion; "
                          "--unannotated leave-out leaves them out).")
@@ -179,18 +184,3 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
     if any(e.masks for e in got.entries):
         got.mask_rule = "drawn from the polygons and brush strokes of {file}, an image's results joined (their union)"
     return got
-
-
-def _patients(got: SourceRead, names: list[Path]) -> None:
-    """Patients from the names without the upload prefix (``PREFIX_NUMBER``), where they say them."""
-    from ..name_groups import propose_prefix_groups
-
-    if not names or not any(UPLOAD_PREFIX.match(e.image.name) for e in got.entries):
-        return
-    groups = propose_prefix_groups(names, sorted({e.label for e in got.entries if e.label}))
-    if groups is None:
-        return
-    for e, g in zip(got.entries, groups):
-        e.patient = g
-    got.patient_source = "file-name prefix"
-    got.patient_detail = f"{names[0].name!r} -> {groups[0]!r}, the upload prefix removed"

@@ -68,7 +68,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"of {'x'.join(map(str, shape[1:]))} ({nbytes:,} bytes), more than "
                                         f"{limit_words('MAX_ARRAY_BYTES')}: never read"))
             continue
-        labels = _labels(path, f"{prefix}_labels", arrays, shape[0], where, got)
+        labels, lkey = None, f"{prefix}_labels"  # one integer class a row, (n,) or (n, 1), else unlabelled, said
+        if lkey not in arrays:
+            got.notes.append(f"{where} has no {lkey} array: its images are unlabelled.")
+        elif arrays[lkey][0] not in ((shape[0],), (shape[0], 1)) or np.dtype(arrays[lkey][1]).kind not in "iub":
+            got.notes.append(f"{where}'s {lkey} is {arrays[lkey][0]} of {np.dtype(arrays[lkey][1])}, not one class "
+                             "number per image (a multi-label set?): its images are unlabelled.")
+        else:
+            labels = np.asarray(load_array(path, lkey)).reshape(-1)
         split = split_of(prefix) or None
         for i in range(shape[0]):
             value = None if labels is None else int(labels[i])
@@ -91,15 +98,3 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.patient_source, got.patient_detail = "one per image", "the arrays give no patients"
     return got
 
-
-def _labels(path: Path, key: str, arrays: dict, n: int, where: str, got: SourceRead) -> np.ndarray | None:
-    """The ``n`` integer labels of array ``key`` (``(n,)`` or ``(n, 1)``), else None, said."""
-    if key not in arrays:
-        got.notes.append(f"{where} has no {key} array: its images are unlabelled.")
-        return None
-    shape, dtype = arrays[key]
-    if shape not in ((n,), (n, 1)) or np.dtype(dtype).kind not in "iub":
-        got.notes.append(f"{where}'s {key} is {shape} of {np.dtype(dtype)}, not one class number per image "
-                         f"(a multi-label set?): its images are unlabelled.")
-        return None
-    return np.asarray(load_array(path, key)).reshape(-1)

@@ -37,7 +37,7 @@ def label_file(image: Path) -> Path | None:
     at = max((k for k, p in enumerate(parts[:-1]) if p.casefold() == "images"), default=None)
     if at is None:
         return None
-    parts[at] = "labels" if parts[at] == "images" else "Labels" if parts[at] == "Images" else "labels"
+    parts[at] = "Labels" if parts[at] == "Images" else "labels"
     return Path(*parts).with_suffix(".txt")
 
 
@@ -76,23 +76,6 @@ def bounded_yaml(text: str, what: str = "its YAML"):
         raise SourceError(f"{what} does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
-def _names(text: str) -> dict[int, str]:
-    """``names`` of a data.yaml: a list (``['benign', 'malignant']``) or a mapping (``0: benign``)."""
-    meta = bounded_yaml(text)
-    names = meta.get("names") if isinstance(meta, dict) else None
-    if isinstance(names, list):
-        return {k: str(v) for k, v in enumerate(names)}
-    if isinstance(names, dict):
-        return {int(k): str(v) for k, v in names.items()}
-    raise SourceError("no 'names' list of classes (is it a YOLO data.yaml?)")
-
-
-def _polygons(text: str, size: tuple[int, int]) -> tuple:
-    """The polygons of a label file's lines, in pixels of an image of ``size`` (height, width)."""
-    lines = ([float(v) for v in line.split()[1:]] for line in text.splitlines())
-    return tuple(pixels(xy, size) for xy in lines if len(xy) >= 6 and len(xy) % 2 == 0)
-
-
 def pixels(xy: list[float], size: tuple[int, int]) -> tuple:
     """A polygon's ``x, y`` pairs in fractions of the image's width and height (YOLO's, Label Studio's
     percent over 100) in pixels of an image of ``size`` (height, width)."""
@@ -104,7 +87,9 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
     at the image's size), else None."""
     try:
         w, h = (int(v) for v in ref.split("x"))
-        return DrawnMask(path, ref, (h, w), _polygons(bounded_text(path), (h, w)))
+        lines = ([float(v) for v in line.split()[1:]] for line in bounded_text(path).splitlines())
+        polygons = tuple(pixels(xy, (h, w)) for xy in lines if len(xy) >= 6 and not len(xy) % 2)
+        return DrawnMask(path, ref, (h, w), polygons)
     except (OSError, ValueError, SourceError):
         return None
 
@@ -115,7 +100,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if file.suffix.lower() == ".txt":
         return SourceRead(file)
     got = SourceRead(file, claims_images=True)
-    names = _names(bounded_text(root / file))
+    meta = bounded_yaml(bounded_text(root / file))
+    names = meta.get("names") if isinstance(meta, dict) else None  # a list, or a mapping (``0: benign``)
+    if not isinstance(names, (list, dict)):
+        raise SourceError("no 'names' list of classes (is it a YOLO data.yaml?)")
+    names = {int(k): str(v) for k, v in (enumerate(names) if isinstance(names, list) else names.items())}
     base = file.parent
     where = file.as_posix()
     boxed, empty, missing = [], 0, 0
