@@ -72,17 +72,13 @@ def walk_archive(archive: Path, also: tuple[str, ...] = ()
     suffixes = IMAGE_SUFFIXES + TABLE_SUFFIXES + tuple(s for s in also if s not in SUFFIXES)
     members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES, TABLE_SUFFIXES)
     tops = {m.split("/", 1)[0] for m in members}
-    prefix = ""
-    if len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members):
-        prefix = next(iter(tops)) + "/"
+    wrapped = len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members)
+    prefix = next(iter(tops)) + "/" if wrapped else ""
     root = ArchiveRoot(archive, prefix)
-    images, others = [], []
-    for m in members:
-        rel = Path(m[len(prefix):])
-        if rel.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(rel)
-        elif rel.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(rel.stem):
-            others.append(rel)
+    rels = [Path(m[len(prefix):]) for m in members]
+    images = [r for r in rels if r.suffix.lower() in IMAGE_SUFFIXES]
+    others = [r for r in rels if r.suffix.lower() not in IMAGE_SUFFIXES
+              and (r.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(r.stem))]
     return root, images, others, left_out
 
 

@@ -33,21 +33,17 @@ def recognise(files: list[Path]) -> list[Path]:
     return [f for f in files if f.suffix.lower() == ".json"]
 
 
-def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name: dict) -> Path | str:
+def _find(file: Path, name: str, images: list[Path] | None, by_name: dict) -> Path | str:
     """The release's image a ``file_name`` names, or why none (``"outside the release"``, ``"no image"``);
     ``images`` None: the name as written (an index's drawn masks, found by the image's id)."""
-    name = name.replace("\\", "/")
+    name, here = name.replace("\\", "/"), file.parent
     if images is None:  # no image is read: the masks are found by the image's id
         return Path(name)
-    if os.path.isabs(name) or os.path.normpath(os.path.join(file.parent.as_posix(), name)).startswith(".."):
+    if os.path.isabs(name) or os.path.normpath(os.path.join(here.as_posix(), name)).startswith(".."):
         return "outside the release"
-    here = file.parent
-    for base in (here, here / "images", here.parent, here.parent / "images"):
-        candidate = Path(os.path.normpath(base / name))
-        if candidate in by_name.get(candidate.name.casefold(), ()):
-            return candidate
+    near = (Path(os.path.normpath(b / name)) for b in (here, here / "images", here.parent, here.parent / "images"))
     same = by_name.get(Path(name).name.casefold(), [])
-    return same[0] if len(same) == 1 else "no image"
+    return next((c for c in near if c in by_name.get(c.name.casefold(), ())), same[0] if len(same) == 1 else "no image")
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal",
@@ -79,7 +75,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if not isinstance(im, dict) or "file_name" not in im:
             got.left_out.append(LeftOut(f"{where} images[{k}]", "bad annotation", "no file_name"))
             continue
-        found = _find(root, file, str(im["file_name"]), images, by_name)
+        found = _find(file, str(im["file_name"]), images, by_name)
         if isinstance(found, str):
             got.left_out.append(LeftOut(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}"))
             continue
