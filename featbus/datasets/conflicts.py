@@ -117,12 +117,10 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     rows, cols, _ = hash_pairs(image_hashes(images, n_jobs=n_jobs), SAME_IMAGE_BITS)
     same = _components(n, [exact, (rows, cols)])
     labellings = [same]
-    if near:
+    if near:  # groups that are near-duplicate groups already (a folder of class folders) are not grouped again
         given = getattr(data, "groups", None)
-        if given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n:
-            labellings.append(np.asarray(given))
-        else:
-            labellings.append(duplicate_groups(images, n_jobs=n_jobs))
+        grouped = given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n
+        labellings.append(np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs))
     for kind, grouping in zip(CONFLICT_KINDS[1:], labellings):
         if kind != "same frame":
             grouping = _components(n, [same, grouping])

@@ -67,17 +67,6 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     return names, where, None
 
 
-def _metadata_names(schema) -> dict[str, dict[int, str]]:
-    """``{feature: {number: name}}`` from the parquet's own ``huggingface`` schema metadata."""
-    raw = (schema.metadata or {}).get(b"huggingface")
-    try:
-        features = json.loads(raw)["info"]["features"] if raw else {}
-    except (ValueError, KeyError, TypeError):
-        return {}
-    return {k: dict(enumerate(map(str, v["names"]))) for k, v in features.items()
-            if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
-
-
 def _struct_names(path: Path, column: str, n: int) -> list[str | None]:
     """The file name each row's image struct keeps (its ``path``'s last part; ``None`` where it keeps
     none), read alone and only within :data:`~featbus.io.MAX_JSON_BYTES` (all ``None`` beyond)."""
@@ -115,7 +104,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     card, card_file, card_problem = _card_names(root, file)
     if card_problem:
         got.notes.append(f"The dataset card {card_file} names no classes: {card_problem}.")
-    own = _metadata_names(schema)
+    try:  # {feature: {number: name}} from the parquet's own ``huggingface`` schema metadata
+        features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+    except (ValueError, KeyError, TypeError):
+        features = {}
+    own = {k: dict(enumerate(map(str, v["names"]))) for k, v in features.items()
+           if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
     label = next((c for c in (*card, *own) if c in schema.names), None) or next(  # named classes, else by name
         (c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
     names = card.get(label) or own.get(label) or {}

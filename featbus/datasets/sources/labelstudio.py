@@ -89,11 +89,6 @@ class BrushMask(DrawnMask):
         return mask
 
 
-def _find(name: str, by_name: dict) -> Path | None:
-    keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
-    return next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None)
-
-
 def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
                ) -> SourceRead:
     """The images the tasks of ``file`` name, each with its class, mask and boxes."""
@@ -112,7 +107,9 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
             got.left_out.append(LeftOut(item, "bad annotation", "no data.image"))
             continue
         name = unquote(ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0])
-        img = _find(name, by_name) if images is not None else Path(name)
+        keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
+        img = next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None) \
+            if images is not None else Path(name)
         if img is None:
             got.left_out.append(LeftOut(item, "no image", f"{name!r} is no image of the release"))
             continue
