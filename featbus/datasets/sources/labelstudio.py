@@ -16,19 +16,16 @@ pixels), said. The upload prefix is removed for the name rules: patients from a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-import numpy as np
-
 from ..._records import LeftOut
 from ...io import header_shape, pixel_limit_problem
-from ._base import DrawnMask, Entry, SourceRead
+from ._base import DrawnMask, Entry, SourceRead, brush_decode
 from .tool_tables import one_class
 from .yolo import pixels
 
-__all__ = ["NAME", "BrushMask", "brush_decode", "read_tasks", "upload_name"]
+__all__ = ["NAME", "brush_decode", "read_tasks", "upload_name"]
 
 NAME = "Label Studio JSON"
 #: The prefix Label Studio gives an uploaded file's name (8 hexadecimal digits and a hyphen).
@@ -39,54 +36,6 @@ _REGIONS = ("polygonlabels", "rectanglelabels", "brushlabels", "labels")
 def upload_name(name: str) -> str:
     """``benign_01.png`` for ``8f3a2b1c-benign_01.png``: the name without Label Studio's upload prefix."""
     return UPLOAD_PREFIX.sub("", name, count=1)
-
-
-def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
-    """Label Studio's brush RLE as a boolean ``(height, width)`` mask: a bit stream of a 32-bit value
-    count, a 5-bit word size (less one), four 4-bit run-length sizes (less one), then blocks of one
-    bit (a run of one value, or literal values), 2 bits choosing the run-length size, the run length
-    less one, and the value(s); the values are RGBA, the mask its alpha channel."""
-    bits = np.unpackbits(np.asarray(rle, dtype=np.uint8))
-    pos = 0
-
-    def take(n: int) -> int:
-        nonlocal pos
-        if pos + n > len(bits):
-            raise ValueError("the brush RLE ends inside a value")
-        v = int("".join(map(str, bits[pos:pos + n])), 2)
-        pos += n
-        return v
-
-    num, word = take(32), take(5) + 1
-    sizes = [take(4) + 1 for _ in range(4)]
-    h, w = size
-    if num not in (h * w * 4, h * w):
-        raise ValueError(f"its {num} values are not the {w}x{h} image's pixels (x4 for RGBA)")
-    out = np.zeros(num, np.uint32)
-    i = 0
-    while i < num:
-        run = take(1)
-        j = min(num, i + 1 + take(sizes[take(2)]))
-        if run:
-            out[i:j] = take(word)
-        else:
-            out[i:j] = [take(word) for _ in range(i, j)]
-        i = j
-    values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
-    return values > 0
-
-
-@dataclass(frozen=True, eq=False)
-class BrushMask(DrawnMask):
-    """A mask Label Studio draws: polygons (pixel edges, as COCO's) and brush strokes (its RLE)."""
-
-    brushes: tuple = field(default=(), repr=False)
-
-    def render(self) -> np.ndarray:
-        mask = super().render()
-        for rle in self.brushes:
-            mask |= brush_decode(rle, self.size)
-        return mask
 
 
 def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
@@ -152,7 +101,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
             continue
         normal += not (choices or regions)
         boxed += bool(boxes)
-        masks = (BrushMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
+        masks = (DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
             if (polygons or brushes) and size else ()
         got.entries.append(Entry(img, label, masks,
                                  meta={"boxes": boxes} if boxes else {}, row={"task": task.get("id", k)}))

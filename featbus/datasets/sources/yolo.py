@@ -116,43 +116,41 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             continue
         objects, boxes, polygons, spoilt = [], [], [], None
         shape, problem = header_shape(root / img)
-        if (root / lab).is_file():
-            for n, line in enumerate(bounded_text(root / lab).splitlines(), 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                item = f"{lab.as_posix()} line {n}"
-                try:
-                    cls, xy = int(fields[0]), [float(v) for v in fields[1:]]
-                except ValueError:
-                    got.left_out.append(LeftOut(item, "bad annotation", f"not numbers: {line[:40]!r}"))
-                    continue
-                if cls not in names:
-                    got.left_out.append(LeftOut(item, "bad annotation", f"class {cls} is none of {where}'s names"))
-                    continue
-                if len(xy) != 4 and (len(xy) < 6 or len(xy) % 2):
-                    got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
-                                                                        "nor a polygon (6 or more, in pairs)"))
-                    continue
-                off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
-                if off is not None:
-                    spoilt = f"{item}: coordinate {off!r} is not a fraction of the image (0-1)"
-                    break
-                objects.append(names[cls])
-                if shape is None:
-                    continue
-                h, w = shape
-                if len(xy) == 4:
-                    x, y, bw, bh = xy
-                    boxes.append(((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
-                else:
-                    polygons.append(pixels(xy, shape))
-        else:
-            missing += 1
+        labelled = (root / lab).is_file()
+        missing += not labelled
+        for n, line in enumerate(bounded_text(root / lab).splitlines() if labelled else (), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            item = f"{lab.as_posix()} line {n}"
+            try:
+                cls, xy = int(fields[0]), [float(v) for v in fields[1:]]
+            except ValueError:
+                got.left_out.append(LeftOut(item, "bad annotation", f"not numbers: {line[:40]!r}"))
+                continue
+            if cls not in names:
+                got.left_out.append(LeftOut(item, "bad annotation", f"class {cls} is none of {where}'s names"))
+                continue
+            if len(xy) != 4 and (len(xy) < 6 or len(xy) % 2):
+                got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
+                                                                    "nor a polygon (6 or more, in pairs)"))
+                continue
+            off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
+            if off is not None:
+                spoilt = f"{item}: coordinate {off!r} is not a fraction of the image (0-1)"
+                break
+            objects.append(names[cls])
+            if shape is None:
+                continue
+            if len(xy) == 4:
+                x, y, bw, bh = xy
+                boxes.append(pixels([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2], shape))
+            else:
+                polygons.append(pixels(xy, shape))
         if spoilt:  # never drawn, and the image's other objects alone would misstate it: left out, named
             got.left_out.append(LeftOut(img.as_posix(), "bad annotation", spoilt))
             continue
-        empty += not objects and (root / lab).is_file()
+        empty += not objects and labelled
         label = one_class(got, img.as_posix(), set(objects), unannotated,
                           f"{lab.as_posix()} gives objects of the classes", f"{lab.as_posix()} gives no object")
         if label is None:
