@@ -67,22 +67,6 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     return names, where, None
 
 
-def _struct_names(path: Path, column: str, n: int) -> list[str | None]:
-    """The file name each row's image struct keeps (its ``path``'s last part; ``None`` where it keeps
-    none), read alone and only within :data:`~featbus.io.MAX_JSON_BYTES` (all ``None`` beyond)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    leaf = f"{column}.path"
-    at = [i for i in range(meta.num_columns) if meta.schema.column(i).path == leaf]
-    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in at)
-    if not at or nbytes > MAX_JSON_BYTES:
-        return [None] * n
-    values = pq.read_table(path, columns=[leaf]).column(0).to_pylist()
-    values = [v.get("path") if isinstance(v, dict) else v for v in values]
-    return [str(v).replace("\\", "/").rsplit("/", 1)[-1] or None if v else None for v in values]
-
-
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The rows of ``file``, each an image with its class and split."""
     got = SourceRead(file, claims_images=True)
@@ -97,7 +81,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if column is None:
         got.not_used, got.claims_images = "no image column (a struct of the images' bytes)", False
         return got
-    n = pq.ParquetFile(path).metadata.num_rows
+    meta = pq.ParquetFile(path).metadata
+    n = meta.num_rows
     if n > MAX_ROWS:
         got.not_used = f"{n:,} rows, more than {limit_words('MAX_ROWS')}"
         return got
@@ -116,8 +101,15 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     values = parquet_column(path, label) if label is not None else [None] * n
     split = split_of(file.stem.split("-")[0]) or folder_split(file) or None
     cells = parquet_column(path, column)
-    kept = _struct_names(path, column, n)
-    kept = kept if all(kept) else [None] * n  # names for every row, or the rows alone
+    # the file name each row's image struct keeps (its path's last part), read alone and only within
+    # MAX_JSON_BYTES: names for every row, or the rows alone
+    leaf = f"{column}.path"
+    at = [i for i in range(meta.num_columns) if meta.schema.column(i).path == leaf]
+    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in at)
+    paths = pq.read_table(path, columns=[leaf]).column(0).to_pylist() if at and nbytes <= MAX_JSON_BYTES else []
+    kept = [str(p).replace("\\", "/").rsplit("/", 1)[-1] or None if p else None
+            for p in (x.get("path") if isinstance(x, dict) else x for x in paths)]
+    kept = kept if kept and all(kept) else [None] * n
     for i, value in enumerate(values):
         if not cells[i]:
             got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "unreadable", "no image bytes in the row"))
