@@ -65,19 +65,19 @@ def rle_counts(counts) -> list[int]:
     if not isinstance(counts, str):
         return [int(c) for c in counts]
     runs: list[int] = []
-    p = 0
-    while p < len(counts):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(counts):
-                raise ValueError("a compressed RLE string ends inside a number")
-            c = ord(counts[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
+    x = k = 0
+    for char in counts:
+        c = ord(char) - 48
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:  # the number goes on
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
         runs.append(x + runs[-2] if len(runs) > 2 else x)
+        x = k = 0
+    if k:
+        raise ValueError("a compressed RLE string ends inside a number")
     return runs
 
 

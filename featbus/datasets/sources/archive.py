@@ -129,11 +129,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.notes = [f"{where}: {n}" for n in s.notes]
     got.entries = rel.entries  # the inner release's entries as they are: its members, labels, patients, masks
 
-    def braced(words: str) -> str:  # the inner words as they are, {file} standing for the archive
-        return words.replace("{", "{{").replace("}", "}}")
-
-    got.class_source = f"{braced(s.class_source)} inside {{file}}" if s.class_source else None
-    got.mask_rule = f"{braced(s.mask_rule)}, inside {{file}}" if s.mask_rule else None
+    braced = str.maketrans({"{": "{{", "}": "}}"})  # the inner words as they are, {file} standing for the archive
+    got.class_source = f"{s.class_source.translate(braced)} inside {{file}}" if s.class_source else None
+    got.mask_rule = f"{s.mask_rule.translate(braced)}, inside {{file}}" if s.mask_rule else None
     got.patient_source, got.patient_detail = s.patient_source, s.patient_detail
     got.within, got.checked = s, True  # its members' headers and masks checked by the inner read
     return got

@@ -54,7 +54,6 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.not_used = f"no *_images array (its arrays: {', '.join(sorted(arrays)[:6]) or 'none'})"
         return got
     known = MEDMNIST_LABELS.get(path.stem.lower().split("_")[0])
-    numbered = set()
     for prefix in prefixes:
         key = f"{prefix}_images"
         shape = arrays[key][0]
@@ -84,17 +83,16 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 got.left_out.append(LeftOut(f"{where}!{key}[{i}]", "bad annotation",
                                             f"label {value} is none of {sorted(known)}"))
                 continue
-            if known is None and value is not None:
-                numbered.add(value)
             got.entries.append(Entry(ArrayRow(path, key, i), name, (), f"{prefix}[{i}]", split,
                                      row={"array": key, "index": i, **({"label": value} if value is not None else {})}))
+    numbered = sorted({e.row["label"] for e in got.entries if "label" in e.row})
     if known is not None:
         got.class_source = ("MedMNIST's documented label names of {file} ("
                             + ", ".join(f"{k}: {v!r}" for k, v in known.items()) + ")")
     elif numbered:
         got.class_source = "the numbers of the *_labels arrays of {file} (no names given: classes by number)"
         got.notes.append(f"{where} names no classes: its labels read as class numbers "
-                         f"{', '.join(map(str, sorted(numbered)))}.")
+                         f"{', '.join(map(str, numbered))}.")
     got.patient_source, got.patient_detail = "one per image", "the arrays give no patients"
     return got
 
