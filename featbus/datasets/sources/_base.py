@@ -87,9 +87,7 @@ def rle_decode(counts, size) -> np.ndarray:
     runs = rle_counts(counts)
     if any(r < 0 for r in runs) or sum(runs) != h * w:
         raise ValueError(f"its runs cover {sum(runs)} pixels, not the {h}x{w} = {h * w} of its size")
-    values = np.zeros(len(runs), bool)
-    values[1::2] = True
-    return np.repeat(values, runs).reshape((w, h)).T
+    return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape((w, h)).T  # background first, then alternating
 
 
 def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
@@ -118,10 +116,7 @@ def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
     while i < num:
         run = take(1)
         j = min(num, i + 1 + take(sizes[take(2)]))
-        if run:
-            out[i:j] = take(word)
-        else:
-            out[i:j] = [take(word) for _ in range(i, j)]
+        out[i:j] = take(word) if run else [take(word) for _ in range(i, j)]
         i = j
     values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
     return values > 0
