@@ -120,10 +120,9 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     if near:  # groups that are near-duplicate groups already (a folder of class folders) are not grouped again
         given = getattr(data, "groups", None)
         grouped = given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n
-        labellings.append(np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs))
+        near_groups = np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs)
+        labellings.append(_components(n, [same, near_groups]))
     for kind, grouping in zip(CONFLICT_KINDS[1:], labellings):
-        if kind != "same frame":
-            grouping = _components(n, [same, grouping])
         taken = {int(i) for c in out for i in c.indices}
         out += [LabelConflict(m, kind) for m in _mixed(grouping, target) if not set(m.tolist()) <= taken]
     return out
