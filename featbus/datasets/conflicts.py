@@ -61,10 +61,10 @@ def _components(n: int, groupings) -> np.ndarray:
 
 
 def _mixed(labels: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
-    members: dict[int, list[int]] = {}
-    for i, g in enumerate(labels.tolist()):
-        members.setdefault(g, []).append(i)
-    return [np.array(m) for m in members.values() if len(m) > 1 and np.unique(target[m]).size > 1]
+    """The components of ``labels`` under two or more targets, in order of their first image."""
+    order = np.argsort(labels, kind="stable")
+    members = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
+    return [m for m in sorted(members, key=lambda m: m[0]) if np.unique(target[m]).size > 1]
 
 
 def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[LabelConflict]:
@@ -117,15 +117,12 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     rows, cols, _ = hash_pairs(image_hashes(images, n_jobs=n_jobs), SAME_IMAGE_BITS)
     same = _components(n, [exact, (rows, cols)])
     labellings = [same]
-    if near:
+    if near:  # groups that are near-duplicate groups already (a folder of class folders) are not grouped again
         given = getattr(data, "groups", None)
-        if given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n:
-            labellings.append(np.asarray(given))
-        else:
-            labellings.append(duplicate_groups(images, n_jobs=n_jobs))
+        grouped = given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n
+        near_groups = np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs)
+        labellings.append(_components(n, [same, near_groups]))
     for kind, grouping in zip(CONFLICT_KINDS[1:], labellings):
-        if kind != "same frame":
-            grouping = _components(n, [same, grouping])
         taken = {int(i) for c in out for i in c.indices}
         out += [LabelConflict(m, kind) for m in _mixed(grouping, target) if not set(m.tolist()) <= taken]
     return out
@@ -135,13 +132,10 @@ def _name(data: Bunch, i: int, root: str | None) -> str:
     paths = getattr(data, "paths", None)
     if not paths:
         return f"image {i}"
-    path = str(paths[i])
-    if root:
-        try:
-            return os.path.relpath(path, root)
-        except ValueError:
-            return path
-    return path
+    try:
+        return os.path.relpath(str(paths[i]), root) if root else str(paths[i])
+    except ValueError:  # another drive (Windows)
+        return str(paths[i])
 
 
 def conflicts_text(data: Bunch, conflicts: Sequence[np.ndarray], *, shown: int = 3, root: str | None = None) -> str:
@@ -197,12 +191,7 @@ def resolve_label_conflicts(data: Bunch, conflicts: Sequence[np.ndarray], how: s
     if how == "keep" or not conflicts:
         return data, []
     target = np.asarray(data.target, dtype=int)
-    out: list[int] = []
-    for group in conflicts:
-        group = getattr(group, "indices", group)
-        if how == "drop":
-            out += [int(i) for i in group]
-        else:
-            out += [int(i) for i in group if target[i] != target[group[0]]]
+    groups = [np.asarray(getattr(group, "indices", group), dtype=int) for group in conflicts]
+    out = [int(i) for g in groups for i in (g if how == "drop" else g[target[g] != target[g[0]]])]
     keep = np.setdiff1d(np.arange(target.size), out)
     return subset(data, keep), sorted(out)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..._records import LeftOut
 
-__all__ = ["DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "rle_counts", "rle_decode"]
+__all__ = ["DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "brush_decode", "rle_counts", "rle_decode"]
 
 
 class ReleaseError(ValueError):
@@ -28,7 +28,7 @@ class ReleaseError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class DrawnMask:
-    """A mask an annotation file draws (polygons, RLE) rather than a mask file: rendered when the
+    """A mask an annotation file draws (polygons, RLE, brush strokes) rather than a mask file: rendered when the
     pixels are read (:meth:`render`). Path-like as ``<annotation file>#<image>``, so an index names it."""
 
     source: Path  # the annotation file
@@ -36,6 +36,7 @@ class DrawnMask:
     size: tuple[int, int]  # (height, width) the file gives the image
     polygons: tuple = field(default=(), repr=False)  # flat x, y coordinate sequences
     rles: tuple = field(default=(), repr=False)  # (counts, (height, width)): runs, or COCO's compressed string
+    brushes: tuple = field(default=(), repr=False)  # Label Studio's brush strokes (:func:`brush_decode`)
 
     def __fspath__(self) -> str:
         return f"{self.source}#{self.ref}"
@@ -43,7 +44,8 @@ class DrawnMask:
     __str__ = __fspath__
 
     def render(self) -> np.ndarray:
-        """The union of the polygons (clipped to the image) and RLE masks, a boolean array of ``size``."""
+        """The union of the polygons (clipped to the image), RLE masks and brush strokes, a boolean array of
+        ``size``."""
         from skimage.draw import polygon
 
         mask = np.zeros(self.size, bool)
@@ -52,6 +54,8 @@ class DrawnMask:
             mask[rr, cc] = True
         for counts, size in self.rles:
             mask |= rle_decode(counts, size)
+        for rle in self.brushes:
+            mask |= brush_decode(rle, self.size)
         return mask
 
 
@@ -61,19 +65,19 @@ def rle_counts(counts) -> list[int]:
     if not isinstance(counts, str):
         return [int(c) for c in counts]
     runs: list[int] = []
-    p = 0
-    while p < len(counts):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(counts):
-                raise ValueError("a compressed RLE string ends inside a number")
-            c = ord(counts[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
+    x = k = 0
+    for char in counts:
+        c = ord(char) - 48
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:  # the number goes on
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
         runs.append(x + runs[-2] if len(runs) > 2 else x)
+        x = k = 0
+    if k:
+        raise ValueError("a compressed RLE string ends inside a number")
     return runs
 
 
@@ -83,9 +87,39 @@ def rle_decode(counts, size) -> np.ndarray:
     runs = rle_counts(counts)
     if any(r < 0 for r in runs) or sum(runs) != h * w:
         raise ValueError(f"its runs cover {sum(runs)} pixels, not the {h}x{w} = {h * w} of its size")
-    values = np.zeros(len(runs), bool)
-    values[1::2] = True
-    return np.repeat(values, runs).reshape((w, h)).T
+    return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape((w, h)).T  # background first, then alternating
+
+
+def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
+    """Label Studio's brush RLE as a boolean ``(height, width)`` mask: a bit stream of a 32-bit value
+    count, a 5-bit word size (less one), four 4-bit run-length sizes (less one), then blocks of one
+    bit (a run of one value, or literal values), 2 bits choosing the run-length size, the run length
+    less one, and the value(s); the values are RGBA, the mask its alpha channel."""
+    bits = np.unpackbits(np.asarray(rle, dtype=np.uint8))
+    pos = 0
+
+    def take(n: int) -> int:
+        nonlocal pos
+        if pos + n > len(bits):
+            raise ValueError("the brush RLE ends inside a value")
+        v = int("".join(map(str, bits[pos:pos + n])), 2)
+        pos += n
+        return v
+
+    num, word = take(32), take(5) + 1
+    sizes = [take(4) + 1 for _ in range(4)]
+    h, w = size
+    if num not in (h * w * 4, h * w):
+        raise ValueError(f"its {num} values are not the {w}x{h} image's pixels (x4 for RGBA)")
+    out = np.zeros(num, np.uint32)
+    i = 0
+    while i < num:
+        run = take(1)
+        j = min(num, i + 1 + take(sizes[take(2)]))
+        out[i:j] = take(word) if run else [take(word) for _ in range(i, j)]
+        i = j
+    values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
+    return values > 0
 
 
 @dataclass

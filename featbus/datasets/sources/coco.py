@@ -33,23 +33,6 @@ def recognise(files: list[Path]) -> list[Path]:
     return [f for f in files if f.suffix.lower() == ".json"]
 
 
-def _find(root: Path, file: Path, name: str, images: list[Path] | None, by_name: dict) -> Path | str:
-    """The release's image a ``file_name`` names, or why none (``"outside the release"``, ``"no image"``);
-    ``images`` None: the name as written (an index's drawn masks, found by the image's id)."""
-    name = name.replace("\\", "/")
-    if images is None:  # no image is read: the masks are found by the image's id
-        return Path(name)
-    if os.path.isabs(name) or os.path.normpath(os.path.join(file.parent.as_posix(), name)).startswith(".."):
-        return "outside the release"
-    here = file.parent
-    for base in (here, here / "images", here.parent, here.parent / "images"):
-        candidate = Path(os.path.normpath(base / name))
-        if candidate in by_name.get(candidate.name.casefold(), ()):
-            return candidate
-    same = by_name.get(Path(name).name.casefold(), [])
-    return same[0] if len(same) == 1 else "no image"
-
-
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal",
          options: dict | None = None) -> SourceRead:
     """The images ``file`` lists, each with its category as the label and its drawn mask, said as
@@ -65,7 +48,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                         if isinstance(data, list) else
                         f"no COCO file (its keys: {', '.join(list(data)[:6]) if isinstance(data, dict) else '-'})")
         return got
-    where = file.as_posix()
+    where, here = file.as_posix(), file.parent
     cats = {c.get("id"): c for c in data.get("categories") or [] if isinstance(c, dict)}
     names = {c.get("name") for c in cats.values()}
     # Roboflow: category 0 is the project (supercategory 'none'), every other category's supercategory
@@ -79,7 +62,16 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if not isinstance(im, dict) or "file_name" not in im:
             got.left_out.append(LeftOut(f"{where} images[{k}]", "bad annotation", "no file_name"))
             continue
-        found = _find(root, file, str(im["file_name"]), images, by_name)
+        name = str(im["file_name"]).replace("\\", "/")
+        near = (Path(os.path.normpath(b / name)) for b in (here, here / "images", here.parent, here.parent / "images"))
+        same = by_name.get(Path(name).name.casefold(), [])
+        if images is None:  # no image is read (an index's drawn masks, found by the image's id): the name as written
+            found = Path(name)
+        elif os.path.isabs(name) or os.path.normpath(os.path.join(here.as_posix(), name)).startswith(".."):
+            found = "outside the release"
+        else:  # beside the file, in images/ beside it or its folder, else by its unique name in the release
+            found = next((c for c in near if c in by_name.get(c.name.casefold(), ())), same[0] if len(same) == 1
+                         else "no image")
         if isinstance(found, str):
             got.left_out.append(LeftOut(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}"))
             continue

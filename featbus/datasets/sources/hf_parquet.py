@@ -32,16 +32,6 @@ __all__ = ["NAME", "read", "recognise"]
 NAME = "Hugging Face parquet"
 
 
-def _image_column(schema) -> str | None:
-    """The column holding encoded images: a struct with a ``bytes`` field (the hub's ``Image`` feature)."""
-    import pyarrow as pa
-
-    for field in schema:
-        if pa.types.is_struct(field.type) and "bytes" in [f.name for f in field.type]:
-            return field.name
-    return None
-
-
 def recognise(files: list[Path]) -> list[Path]:
     """The ``.parquet`` files named as hub shards (``<split>-00000-of-00001.parquet``), their image column
     checked when read (an imagefolder's ``metadata.parquet`` stays a table)."""
@@ -52,13 +42,10 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
     """``({feature: {number: name}}, card, why not read)`` from the ``README.md`` dataset card nearest
     above ``file``; its YAML front matter read within bounds (:func:`featbus.pipelines._yaml.read_yaml`): one
     that does not parse, or is refused, names no classes and says why."""
-    for folder in [file.parent, *file.parent.parents]:
-        card = root / folder / "README.md"
-        if card.is_file():
-            break
-    else:
+    folder = next((f for f in [file.parent, *file.parent.parents] if (root / f / "README.md").is_file()), None)
+    if folder is None:
         return {}, None, None
-    where = (folder / "README.md").as_posix()
+    card, where = root / folder / "README.md", (folder / "README.md").as_posix()
     try:
         text = bounded_text(card, "MAX_JSON_BYTES")
         if not text.startswith("---"):
@@ -74,38 +61,10 @@ def _card_names(root: Path, file: Path) -> tuple[dict[str, dict[int, str]], str 
             dtype = feature.get("dtype") if isinstance(feature, dict) else None
             label = dtype.get("class_label") if isinstance(dtype, dict) else None
             given = label.get("names") if isinstance(label, dict) else None
-            if isinstance(given, dict):
-                names[str(feature.get("name"))] = {int(k): str(v) for k, v in given.items()}
-            elif isinstance(given, list):
-                names[str(feature.get("name"))] = dict(enumerate(map(str, given)))
+            if isinstance(given, (dict, list)):  # {'0': benign, ...} or [benign, ...]
+                pairs = given.items() if isinstance(given, dict) else enumerate(given)
+                names[str(feature.get("name"))] = {int(k): str(v) for k, v in pairs}
     return names, where, None
-
-
-def _metadata_names(schema) -> dict[str, dict[int, str]]:
-    """``{feature: {number: name}}`` from the parquet's own ``huggingface`` schema metadata."""
-    raw = (schema.metadata or {}).get(b"huggingface")
-    try:
-        features = json.loads(raw)["info"]["features"] if raw else {}
-    except (ValueError, KeyError, TypeError):
-        return {}
-    return {k: dict(enumerate(map(str, v["names"]))) for k, v in features.items()
-            if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
-
-
-def _struct_names(path: Path, column: str, n: int) -> list[str | None]:
-    """The file name each row's image struct keeps (its ``path``'s last part; ``None`` where it keeps
-    none), read alone and only within :data:`~featbus.io.MAX_JSON_BYTES` (all ``None`` beyond)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    leaf = f"{column}.path"
-    at = [i for i in range(meta.num_columns) if meta.schema.column(i).path == leaf]
-    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in at)
-    if not at or nbytes > MAX_JSON_BYTES:
-        return [None] * n
-    values = pq.read_table(path, columns=[leaf]).column(0).to_pylist()
-    values = [v.get("path") if isinstance(v, dict) else v for v in values]
-    return [str(v).replace("\\", "/").rsplit("/", 1)[-1] or None if v else None for v in values]
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
@@ -113,29 +72,44 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got = SourceRead(file, claims_images=True)
     path = Path(os.path.abspath(root / file))
     where = file.as_posix()
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
-    column = _image_column(schema)
+    schema = pq.read_schema(path)  # the image column: a struct with a ``bytes`` field (the hub's ``Image`` feature)
+    column = next((f.name for f in schema if pa.types.is_struct(f.type) and "bytes" in [g.name for g in f.type]),
+                  None)
     if column is None:
         got.not_used, got.claims_images = "no image column (a struct of the images' bytes)", False
         return got
-    n = pq.ParquetFile(path).metadata.num_rows
+    meta = pq.ParquetFile(path).metadata
+    n = meta.num_rows
     if n > MAX_ROWS:
         got.not_used = f"{n:,} rows, more than {limit_words('MAX_ROWS')}"
         return got
     card, card_file, card_problem = _card_names(root, file)
     if card_problem:
         got.notes.append(f"The dataset card {card_file} names no classes: {card_problem}.")
-    own = _metadata_names(schema)
+    try:  # {feature: {number: name}} from the parquet's own ``huggingface`` schema metadata
+        features = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+    except (ValueError, KeyError, TypeError):
+        features = {}
+    own = {k: dict(enumerate(map(str, v["names"]))) for k, v in features.items()
+           if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
     label = next((c for c in (*card, *own) if c in schema.names), None) or next(  # named classes, else by name
         (c for c in schema.names if c.lower() in ("label", "labels", "class")), None)
     names = card.get(label) or own.get(label) or {}
     values = parquet_column(path, label) if label is not None else [None] * n
     split = split_of(file.stem.split("-")[0]) or folder_split(file) or None
     cells = parquet_column(path, column)
-    kept = _struct_names(path, column, n)
-    kept = kept if all(kept) else [None] * n  # names for every row, or the rows alone
+    # the file name each row's image struct keeps (its path's last part), read alone and only within
+    # MAX_JSON_BYTES: names for every row, or the rows alone
+    leaf = f"{column}.path"
+    at = [i for i in range(meta.num_columns) if meta.schema.column(i).path == leaf]
+    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in at)
+    paths = pq.read_table(path, columns=[leaf]).column(0).to_pylist() if at and nbytes <= MAX_JSON_BYTES else []
+    kept = [str(p).replace("\\", "/").rsplit("/", 1)[-1] or None if p else None
+            for p in (x.get("path") if isinstance(x, dict) else x for x in paths)]
+    kept = kept if kept and all(kept) else [None] * n
     for i, value in enumerate(values):
         if not cells[i]:
             got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "unreadable", "no image bytes in the row"))

@@ -16,19 +16,16 @@ pixels), said. The upload prefix is removed for the name rules: patients from a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
-import numpy as np
-
 from ..._records import LeftOut
 from ...io import header_shape, pixel_limit_problem
-from ._base import DrawnMask, Entry, SourceRead
+from ._base import DrawnMask, Entry, SourceRead, brush_decode
 from .tool_tables import one_class
 from .yolo import pixels
 
-__all__ = ["NAME", "BrushMask", "brush_decode", "read_tasks", "upload_name"]
+__all__ = ["NAME", "brush_decode", "read_tasks", "upload_name"]
 
 NAME = "Label Studio JSON"
 #: The prefix Label Studio gives an uploaded file's name (8 hexadecimal digits and a hyphen).
@@ -39,62 +36,6 @@ _REGIONS = ("polygonlabels", "rectanglelabels", "brushlabels", "labels")
 def upload_name(name: str) -> str:
     """``benign_01.png`` for ``8f3a2b1c-benign_01.png``: the name without Label Studio's upload prefix."""
     return UPLOAD_PREFIX.sub("", name, count=1)
-
-
-def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
-    """Label Studio's brush RLE as a boolean ``(height, width)`` mask: a bit stream of a 32-bit value
-    count, a 5-bit word size (less one), four 4-bit run-length sizes (less one), then blocks of one
-    bit (a run of one value, or literal values), 2 bits choosing the run-length size, the run length
-    less one, and the value(s); the values are RGBA, the mask its alpha channel."""
-    bits = np.unpackbits(np.asarray(rle, dtype=np.uint8))
-    pos = 0
-
-    def take(n: int) -> int:
-        nonlocal pos
-        if pos + n > len(bits):
-            raise ValueError("the brush RLE ends inside a value")
-        v = 0
-        for b in bits[pos:pos + n]:
-            v = (v << 1) | int(b)
-        pos += n
-        return v
-
-    num, word = take(32), take(5) + 1
-    sizes = [take(4) + 1 for _ in range(4)]
-    h, w = size
-    if num not in (h * w * 4, h * w):
-        raise ValueError(f"its {num} values are not the {w}x{h} image's pixels (x4 for RGBA)")
-    out = np.zeros(num, np.uint32)
-    i = 0
-    while i < num:
-        run = take(1)
-        j = min(num, i + 1 + take(sizes[take(2)]))
-        if run:
-            out[i:j] = take(word)
-        else:
-            for k in range(i, j):
-                out[k] = take(word)
-        i = j
-    values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
-    return values > 0
-
-
-@dataclass(frozen=True, eq=False)
-class BrushMask(DrawnMask):
-    """A mask Label Studio draws: polygons (pixel edges, as COCO's) and brush strokes (its RLE)."""
-
-    brushes: tuple = field(default=(), repr=False)
-
-    def render(self) -> np.ndarray:
-        mask = super().render()
-        for rle in self.brushes:
-            mask |= brush_decode(rle, self.size)
-        return mask
-
-
-def _find(name: str, by_name: dict) -> Path | None:
-    keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
-    return next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None)
 
 
 def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
@@ -115,7 +56,9 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
             got.left_out.append(LeftOut(item, "bad annotation", "no data.image"))
             continue
         name = unquote(ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0])
-        img = _find(name, by_name) if images is not None else Path(name)
+        keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
+        img = next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None) \
+            if images is not None else Path(name)
         if img is None:
             got.left_out.append(LeftOut(item, "no image", f"{name!r} is no image of the release"))
             continue
@@ -158,7 +101,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
             continue
         normal += not (choices or regions)
         boxed += bool(boxes)
-        masks = (BrushMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
+        masks = (DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
             if (polygons or brushes) and size else ()
         got.entries.append(Entry(img, label, masks,
                                  meta={"boxes": boxes} if boxes else {}, row={"task": task.get("id", k)}))
@@ -168,7 +111,15 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         got.not_used = f"a Label Studio JSON export of {len(tasks)} task(s) naming no image of the release ({first})"
         got.left_out, got.claims_images = [], False
         return got
-    _patients(got, found_names)
+    from ..name_groups import propose_prefix_groups  # patients from the names without the upload prefix
+
+    groups = propose_prefix_groups(found_names, sorted({e.label for e in got.entries if e.label})) if any(
+        UPLOAD_PREFIX.match(e.image.name) for e in got.entries) else None
+    if groups is not None:
+        for e, g in zip(got.entries, groups):
+            e.patient = g
+        got.patient_source = "file-name prefix"
+        got.patient_detail = f"{found_names[0].name!r} -> {groups[0]!r}, the upload prefix removed"
     if normal:
         got.notes.append(f"{normal} image(s) {where} lists with no result read as 'normal' (a scan without a lesion; "
                          "--unannotated leave-out leaves them out).")
@@ -179,18 +130,3 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
     if any(e.masks for e in got.entries):
         got.mask_rule = "drawn from the polygons and brush strokes of {file}, an image's results joined (their union)"
     return got
-
-
-def _patients(got: SourceRead, names: list[Path]) -> None:
-    """Patients from the names without the upload prefix (``PREFIX_NUMBER``), where they say them."""
-    from ..name_groups import propose_prefix_groups
-
-    if not names or not any(UPLOAD_PREFIX.match(e.image.name) for e in got.entries):
-        return
-    groups = propose_prefix_groups(names, sorted({e.label for e in got.entries if e.label}))
-    if groups is None:
-        return
-    for e, g in zip(got.entries, groups):
-        e.patient = g
-    got.patient_source = "file-name prefix"
-    got.patient_detail = f"{names[0].name!r} -> {groups[0]!r}, the upload prefix removed"

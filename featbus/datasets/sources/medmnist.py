@@ -54,7 +54,6 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.not_used = f"no *_images array (its arrays: {', '.join(sorted(arrays)[:6]) or 'none'})"
         return got
     known = MEDMNIST_LABELS.get(path.stem.lower().split("_")[0])
-    numbered = set()
     for prefix in prefixes:
         key = f"{prefix}_images"
         shape = arrays[key][0]
@@ -68,7 +67,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"of {'x'.join(map(str, shape[1:]))} ({nbytes:,} bytes), more than "
                                         f"{limit_words('MAX_ARRAY_BYTES')}: never read"))
             continue
-        labels = _labels(path, f"{prefix}_labels", arrays, shape[0], where, got)
+        labels, lkey = None, f"{prefix}_labels"  # one integer class a row, (n,) or (n, 1), else unlabelled, said
+        if lkey not in arrays:
+            got.notes.append(f"{where} has no {lkey} array: its images are unlabelled.")
+        elif arrays[lkey][0] not in ((shape[0],), (shape[0], 1)) or np.dtype(arrays[lkey][1]).kind not in "iub":
+            got.notes.append(f"{where}'s {lkey} is {arrays[lkey][0]} of {np.dtype(arrays[lkey][1])}, not one class "
+                             "number per image (a multi-label set?): its images are unlabelled.")
+        else:
+            labels = np.asarray(load_array(path, lkey)).reshape(-1)
         split = split_of(prefix) or None
         for i in range(shape[0]):
             value = None if labels is None else int(labels[i])
@@ -77,29 +83,16 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 got.left_out.append(LeftOut(f"{where}!{key}[{i}]", "bad annotation",
                                             f"label {value} is none of {sorted(known)}"))
                 continue
-            if known is None and value is not None:
-                numbered.add(value)
             got.entries.append(Entry(ArrayRow(path, key, i), name, (), f"{prefix}[{i}]", split,
                                      row={"array": key, "index": i, **({"label": value} if value is not None else {})}))
+    numbered = sorted({e.row["label"] for e in got.entries if "label" in e.row})
     if known is not None:
         got.class_source = ("MedMNIST's documented label names of {file} ("
                             + ", ".join(f"{k}: {v!r}" for k, v in known.items()) + ")")
     elif numbered:
         got.class_source = "the numbers of the *_labels arrays of {file} (no names given: classes by number)"
         got.notes.append(f"{where} names no classes: its labels read as class numbers "
-                         f"{', '.join(map(str, sorted(numbered)))}.")
+                         f"{', '.join(map(str, numbered))}.")
     got.patient_source, got.patient_detail = "one per image", "the arrays give no patients"
     return got
 
-
-def _labels(path: Path, key: str, arrays: dict, n: int, where: str, got: SourceRead) -> np.ndarray | None:
-    """The ``n`` integer labels of array ``key`` (``(n,)`` or ``(n, 1)``), else None, said."""
-    if key not in arrays:
-        got.notes.append(f"{where} has no {key} array: its images are unlabelled.")
-        return None
-    shape, dtype = arrays[key]
-    if shape not in ((n,), (n, 1)) or np.dtype(dtype).kind not in "iub":
-        got.notes.append(f"{where}'s {key} is {shape} of {np.dtype(dtype)}, not one class number per image "
-                         f"(a multi-label set?): its images are unlabelled.")
-        return None
-    return np.asarray(load_array(path, key)).reshape(-1)

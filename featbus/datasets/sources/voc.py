@@ -35,21 +35,13 @@ def recognise(files: list[Path]) -> list[Path]:
                    and any(b in f.parents for b in bases)]
 
 
-def _colours(path: Path) -> set[tuple[int, int, int]]:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # the header's size, before a pixel is decoded
-            raise ValueError(f"{im.size[0]} x {im.size[1]} pixels, above {limit_words('MAX_IMAGE_PIXELS')}")
-        rgb = np.asarray(im.convert("RGB")).reshape(-1, 3)
-    return {tuple(int(v) for v in c) for c in np.unique(rgb, axis=0)}
-
-
 def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
          options: dict | None = None) -> SourceRead:
     """Each image of ``JPEGImages/`` beside ``file`` (a ``labelmap.txt``) with its class mask, its
     class the mask's colour, said as its table (:func:`~.coco.as_table`); an ``ImageSets``
     list gives nothing of its own (its labelmap reads it)."""
+    from PIL import Image
+
     got = SourceRead(file)
     if file.name.casefold() != "labelmap.txt":
         return got
@@ -62,12 +54,9 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
             continue
         colours[tuple(int(v) for v in rgb)] = name.strip()
     background = {c for c, n in colours.items() if n.casefold() in ("background", "_background_")} | {(0, 0, 0)}
-    split = {}
     lists, _ = list_folder(root / base / "ImageSets", (".txt",))  # the one listing: regular files inside only
-    for lst in (root / base / "ImageSets" / f for f in lists):
-        if split_of(lst.stem):
-            for name in bounded_text(lst).split():
-                split[name] = split_of(lst.stem)
+    split = {name: split_of(f.stem) for f in lists if split_of(f.stem)
+             for name in bounded_text(root / base / "ImageSets" / f).split()}
     known = set(files)
     unknown: set = set()
     for img in files:
@@ -78,7 +67,11 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
             got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"no class mask {mask.as_posix()}"))
             continue
         try:
-            found = _colours(root / mask) - background - {VOID}
+            with Image.open(root / mask) as im:
+                if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:  # the header's size, before a pixel is decoded
+                    raise ValueError(f"{im.size[0]} x {im.size[1]} pixels, above {limit_words('MAX_IMAGE_PIXELS')}")
+                rgb = np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)
+            found = {tuple(int(v) for v in c) for c in rgb} - background - {VOID}
         except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged or oversized file
             got.left_out.append(LeftOut(img.as_posix(), "bad annotation", f"its class mask {mask.as_posix()} is "
                                         f"unreadable ({type(exc).__name__}: {exc})"))

@@ -37,7 +37,7 @@ def label_file(image: Path) -> Path | None:
     at = max((k for k, p in enumerate(parts[:-1]) if p.casefold() == "images"), default=None)
     if at is None:
         return None
-    parts[at] = "labels" if parts[at] == "images" else "Labels" if parts[at] == "Images" else "labels"
+    parts[at] = "Labels" if parts[at] == "Images" else "labels"
     return Path(*parts).with_suffix(".txt")
 
 
@@ -76,23 +76,6 @@ def bounded_yaml(text: str, what: str = "its YAML"):
         raise SourceError(f"{what} does not parse ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
-def _names(text: str) -> dict[int, str]:
-    """``names`` of a data.yaml: a list (``['benign', 'malignant']``) or a mapping (``0: benign``)."""
-    meta = bounded_yaml(text)
-    names = meta.get("names") if isinstance(meta, dict) else None
-    if isinstance(names, list):
-        return {k: str(v) for k, v in enumerate(names)}
-    if isinstance(names, dict):
-        return {int(k): str(v) for k, v in names.items()}
-    raise SourceError("no 'names' list of classes (is it a YOLO data.yaml?)")
-
-
-def _polygons(text: str, size: tuple[int, int]) -> tuple:
-    """The polygons of a label file's lines, in pixels of an image of ``size`` (height, width)."""
-    lines = ([float(v) for v in line.split()[1:]] for line in text.splitlines())
-    return tuple(pixels(xy, size) for xy in lines if len(xy) >= 6 and len(xy) % 2 == 0)
-
-
 def pixels(xy: list[float], size: tuple[int, int]) -> tuple:
     """A polygon's ``x, y`` pairs in fractions of the image's width and height (YOLO's, Label Studio's
     percent over 100) in pixels of an image of ``size`` (height, width)."""
@@ -104,7 +87,9 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
     at the image's size), else None."""
     try:
         w, h = (int(v) for v in ref.split("x"))
-        return DrawnMask(path, ref, (h, w), _polygons(bounded_text(path), (h, w)))
+        lines = ([float(v) for v in line.split()[1:]] for line in bounded_text(path).splitlines())
+        polygons = tuple(pixels(xy, (h, w)) for xy in lines if len(xy) >= 6 and not len(xy) % 2)
+        return DrawnMask(path, ref, (h, w), polygons)
     except (OSError, ValueError, SourceError):
         return None
 
@@ -115,7 +100,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if file.suffix.lower() == ".txt":
         return SourceRead(file)
     got = SourceRead(file, claims_images=True)
-    names = _names(bounded_text(root / file))
+    meta = bounded_yaml(bounded_text(root / file))
+    names = meta.get("names") if isinstance(meta, dict) else None  # a list, or a mapping (``0: benign``)
+    if not isinstance(names, (list, dict)):
+        raise SourceError("no 'names' list of classes (is it a YOLO data.yaml?)")
+    names = {int(k): str(v) for k, v in (enumerate(names) if isinstance(names, list) else names.items())}
     base = file.parent
     where = file.as_posix()
     boxed, empty, missing = [], 0, 0
@@ -127,43 +116,41 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             continue
         objects, boxes, polygons, spoilt = [], [], [], None
         shape, problem = header_shape(root / img)
-        if (root / lab).is_file():
-            for n, line in enumerate(bounded_text(root / lab).splitlines(), 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                item = f"{lab.as_posix()} line {n}"
-                try:
-                    cls, xy = int(fields[0]), [float(v) for v in fields[1:]]
-                except ValueError:
-                    got.left_out.append(LeftOut(item, "bad annotation", f"not numbers: {line[:40]!r}"))
-                    continue
-                if cls not in names:
-                    got.left_out.append(LeftOut(item, "bad annotation", f"class {cls} is none of {where}'s names"))
-                    continue
-                if len(xy) != 4 and (len(xy) < 6 or len(xy) % 2):
-                    got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
-                                                                        "nor a polygon (6 or more, in pairs)"))
-                    continue
-                off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
-                if off is not None:
-                    spoilt = f"{item}: coordinate {off!r} is not a fraction of the image (0-1)"
-                    break
-                objects.append(names[cls])
-                if shape is None:
-                    continue
-                h, w = shape
-                if len(xy) == 4:
-                    x, y, bw, bh = xy
-                    boxes.append(((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
-                else:
-                    polygons.append(pixels(xy, shape))
-        else:
-            missing += 1
+        labelled = (root / lab).is_file()
+        missing += not labelled
+        for n, line in enumerate(bounded_text(root / lab).splitlines() if labelled else (), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            item = f"{lab.as_posix()} line {n}"
+            try:
+                cls, xy = int(fields[0]), [float(v) for v in fields[1:]]
+            except ValueError:
+                got.left_out.append(LeftOut(item, "bad annotation", f"not numbers: {line[:40]!r}"))
+                continue
+            if cls not in names:
+                got.left_out.append(LeftOut(item, "bad annotation", f"class {cls} is none of {where}'s names"))
+                continue
+            if len(xy) != 4 and (len(xy) < 6 or len(xy) % 2):
+                got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
+                                                                    "nor a polygon (6 or more, in pairs)"))
+                continue
+            off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
+            if off is not None:
+                spoilt = f"{item}: coordinate {off!r} is not a fraction of the image (0-1)"
+                break
+            objects.append(names[cls])
+            if shape is None:
+                continue
+            if len(xy) == 4:
+                x, y, bw, bh = xy
+                boxes.append(pixels([x - bw / 2, y - bh / 2, x + bw / 2, y + bh / 2], shape))
+            else:
+                polygons.append(pixels(xy, shape))
         if spoilt:  # never drawn, and the image's other objects alone would misstate it: left out, named
             got.left_out.append(LeftOut(img.as_posix(), "bad annotation", spoilt))
             continue
-        empty += not objects and (root / lab).is_file()
+        empty += not objects and labelled
         label = one_class(got, img.as_posix(), set(objects), unannotated,
                           f"{lab.as_posix()} gives objects of the classes", f"{lab.as_posix()} gives no object")
         if label is None:
