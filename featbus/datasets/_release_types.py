@@ -212,8 +212,8 @@ class Release:
         of :data:`featbus._records.PIXEL_SIZE_KEY`), else None; empty when nothing gives one.""", optional=True)
     splits = _view("split", """Each image's published split (``"train"``, ``"valid"``, ``"test"``; ``""`` where
         none is given), None when the release has no splits.""", optional=True)
-    meta = _view("meta", """What a source says of each image beyond its label (``{"laterality": "L", "view":
-        "CC"}``), empty when no source says anything.""", optional=True)
+    meta = _view("meta", """What a source says of each image beyond its label
+        (``{"laterality": "L", "view": "CC"}``), empty when no source says anything.""", optional=True)
 
     def take(self, keep) -> Release:
         """The release of the images ``keep`` (positions, in that order), the summary as it is."""
