@@ -181,3 +181,21 @@ def test_predict_leaves_out_an_image_above_the_pixel_budget_by_name(tmp_path):
     assert "huge.png: too large: 12000 x 12000 = 144,000,000 pixels" in outcome.stderr
     assert "MAX_IMAGE_PIXELS" in outcome.stderr
     assert "huge" not in (tmp_path / "p.csv").read_text()
+
+
+def test_a_thread_keeps_a_bounded_number_of_zips_open(tmp_path):
+    """Each member read opens its zip once per thread and keeps it for the next read; a session reading zip after
+    zip closes the one opened longest ago, so no more than MAX_OPEN_ZIPS stay open, and every member still reads."""
+    from featbus.datasets.sources import _refs
+
+    paths = []
+    for k in range(_refs.MAX_OPEN_ZIPS + 3):
+        paths.append(tmp_path / f"part{k}.zip")
+        with zipfile.ZipFile(paths[-1], "w") as zf:
+            zf.writestr("scan.txt", f"member {k}")
+    for _ in range(2):
+        for k, path in enumerate(paths):
+            assert _refs._read_member(path, "scan.txt") == f"member {k}".encode()
+    kept = _refs._OPEN.handles
+    assert [Path(key[0]).name for key in kept] == [p.name for p in paths[-_refs.MAX_OPEN_ZIPS:]]
+    assert all(zf.fp is not None for zf in kept.values())

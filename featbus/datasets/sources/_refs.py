@@ -19,6 +19,7 @@ members declare more than :data:`~featbus.io.MAX_ARCHIVE_BYTES` together, or tha
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -63,6 +64,10 @@ def archive_kind(name: str | os.PathLike) -> str | None:
 _OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
 _TARS: dict[tuple, _TarReader] = {}  # the tars open for reading, by (path, mtime, size), shared
 _TARS_LOCK = threading.Lock()
+#: Zips each thread keeps open for reading: the one opened longest ago is closed for a new one, so that a
+#: session reading zip after zip holds a bounded number of files (a thread reads one member at a time). A tar,
+#: shared by the threads, stays open until it changes or the process ends.
+MAX_OPEN_ZIPS = 8
 
 
 def _opened(path: Path):
@@ -75,10 +80,25 @@ def _opened(path: Path):
     handles = _TARS if tar else _OPEN.__dict__.setdefault("handles", {})
     with _TARS_LOCK if tar else contextlib.nullcontext():
         if key not in handles:
-            for old in [k for k in handles if k[0] == key[0]]:
+            stale = [k for k in handles if k[0] == key[0]] + ([] if tar else list(handles)[:1 - MAX_OPEN_ZIPS])
+            for old in dict.fromkeys(stale):
                 handles.pop(old).close()
-            handles[key] = _TarReader(tarfile.open(path)) if tar else zipfile.ZipFile(path)
+            if tar:
+                with contextlib.ExitStack() as failed:  # a tar whose headers do not read is closed, not left open
+                    opened = failed.enter_context(tarfile.open(path))
+                    handles[key] = _TarReader(opened)
+                    failed.pop_all()
+            else:
+                handles[key] = zipfile.ZipFile(path)
         return handles[key]
+
+
+@atexit.register
+def _close_tars() -> None:
+    """The shared tars closed as the process ends (a zip closes itself when collected)."""
+    with _TARS_LOCK:
+        while _TARS:
+            _TARS.popitem()[1].close()
 
 
 class _TarReader:
