@@ -29,8 +29,8 @@ efficiency)``, where ``per_frame`` is the one-worker cost per frame (the slope b
 largest size measured; the largest size's seconds per frame when only one size is), ``fixed`` the one-worker
 intercept (start-up, imports, the table), and ``efficiency`` the measured speed-up from 1 to 2 workers per
 worker (slopes, so the fixed part is left out), taken to hold at 16 and 64 cores: an optimistic bound, as
-memory bandwidth and the disk are not modelled. The peak memory is projected the same way: the one-worker
-intercept plus the measured growth per frame.
+memory bandwidth and the disk are not modelled. Memory is not projected from these peaks: a peak is one moment
+of a run, so two runs' peaks say nothing of growth; ``benchmarks/fullfield_memory.py`` follows one run.
 
 Run from the repository root (about 3 minutes at ``--sizes 50`` on two idle cores; the default sizes need
 about 25 GB of temporary disk, 25 MB a frame, and about an hour and a quarter; ``--frames DIR`` measures
@@ -163,21 +163,16 @@ def project(result: dict) -> dict:
     fixed, per_frame = _fit(sizes, [r["extract"][one]["wall_s"] for r in result["sizes"]])
     _, per_frame_many = _fit(sizes, [r["extract"][many]["wall_s"] for r in result["sizes"]])
     efficiency = per_frame / (per_frame_many * int(many)) * int(one) if len(workers) > 1 else 1.0
-    mem_fixed, mem_per_frame = _fit(sizes, [r["extract"][one]["peak_mb"] for r in result["sizes"]])
-    if len(set(sizes)) == 1:  # one size says nothing of how memory grows
-        mem_fixed = mem_per_frame = float("nan")
     plain_fixed, plain_per_frame = _fit(sizes, [r["plain"][one]["wall_s"] for r in result["sizes"]])
     hours = {str(c): round((fixed + RSNA_FRAMES * per_frame / (c * efficiency)) / 3600, 2) for c in PROJECTED_CORES}
     return {"frames": RSNA_FRAMES, "per_frame_s_one_worker": round(per_frame, 4), "fixed_s": round(fixed, 2),
             "efficiency_per_worker": round(efficiency, 3), "hours": hours,
             "plain_pool_hours": {str(c): round((plain_fixed + RSNA_FRAMES * plain_per_frame / c) / 3600, 2)
                                  for c in PROJECTED_CORES},
-            "peak_mb_one_worker": None if np.isnan(mem_per_frame) else round(mem_fixed + RSNA_FRAMES * mem_per_frame),
-            "peak_mb_per_frame": None if np.isnan(mem_per_frame) else round(mem_per_frame, 3),
             "how": "fixed + frames * per_frame / (cores * efficiency): per_frame and fixed from --n-jobs 1 (slope and "
                    "intercept over the sizes), efficiency the speed-up per worker from 1 to 2 workers, taken to hold "
                    "at 16 and 64 cores (optimistic: memory bandwidth and disk not modelled); the plain pool's hours "
-                   "assume it scales perfectly; peak memory: intercept + frames * growth per frame"}
+                   "assume it scales perfectly"}
 
 
 def main() -> None:
@@ -301,8 +296,7 @@ def write_report(result: dict, out: Path) -> None:
     lines += ["", f"RSNA's {pr['frames']} frames, projected ({pr['how']}): "
               + ", ".join(f"{c} cores {h} h" for c, h in pr["hours"].items())
               + f" (plain pool {', '.join(f'{c} cores {h} h' for c, h in pr['plain_pool_hours'].items())}); "
-              + (f"one worker's peak {pr['peak_mb_one_worker']} MB ({pr['peak_mb_per_frame']} MB a frame)."
-               if pr["peak_mb_per_frame"] is not None else "memory growth: needs two sizes."),
+              + "how memory grows over a run: benchmarks/fullfield_memory.py (a peak is one moment of a run).",
               f"Load average after each size: {[e['load_average'] for e in result['sizes']]}.", "",
               f"Command: `{result['command']}`", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
