@@ -327,7 +327,15 @@ class Reader:
             raise ReleaseError(f"{' and '.join(refused)}: {names} in {str(root)!r} lists the images with their labels, "
                                "patients and masks (no table's columns are read): drop the option")
         summary = ReleaseSummary(root=root)
-        self._sources(reads, summary, claimers, names)
+        for got in reads:
+            if got in claimers:
+                self._said_by(got, summary)
+            elif got.not_used:
+                summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
+            elif got.entries or got.left_out or got.notes:  # not a part of another file's read (a YOLO label file)
+                summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
+                                                "lists the images)")
+        summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)" for t in self.considered]
         entries = _entries(self, claimers, summary)
         _files_not_listed(self, entries, claimers, names)
         done = {_name(e.image) for got in claimers if got.checked for e in got.entries}
@@ -364,23 +372,19 @@ class Reader:
         _table_within(root, claimers, summary)
         return rel
 
-    def _sources(self, reads, summary, claimers=(), names="") -> None:
-        """What the sources' files leave out, named, their notes, and why a file was not used; with
-        ``claimers`` (the sources listing the images, ``names``) theirs alone, every other file named as
-        considered but one that gives nothing at all (a part of another file's read: a YOLO label file)."""
+    def _sources(self, reads, summary) -> None:
+        """What the annotation files read (:mod:`~featbus.datasets.sources`) that list no image leave
+        out, named; their notes, and why a file was not used."""
         for got in reads:
-            if not claimers or got in claimers:
-                for entry in got.left_out:
-                    self.out(*entry)
-                summary.notes += [n for n in got.notes if n not in summary.notes]  # a card two files share: once
-            if got.not_used and got not in claimers:
+            self._said_by(got, summary)
+            if got.not_used:
                 summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
-            elif claimers and got not in claimers and (got.entries or got.left_out or got.notes):
-                summary.table_candidates.append(f"{got.file.as_posix()} ({len(got.entries)} images; not read: {names} "
-                                                "lists the images)")
-        if claimers:
-            summary.table_candidates += [f"{t.as_posix()} (not read: {names} lists the images)"
-                                         for t in self.considered]
+
+    def _said_by(self, got, summary) -> None:
+        """What one source's read leaves out, named, and its notes (a card two files share: once)."""
+        for entry in got.left_out:
+            self.out(*entry)
+        summary.notes += [n for n in got.notes if n not in summary.notes]
 
     def _table(self, images, image_column, given: dict, summary):
         """The table naming the images: by name (the column naming most images; its mask columns'

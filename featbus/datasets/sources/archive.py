@@ -29,7 +29,7 @@ from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_
 from ._base import SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
-__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "read", "recognise"]
+__all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "in_place", "read", "read_archive", "recognise", "walk_archive"]
 
 NAME = "archive"
 #: What the walk lists for this source (a ``.tar.gz``'s suffix is ``.gz``: :func:`recognise` keeps the archives).
@@ -63,6 +63,88 @@ class ArchiveRoot:
         return self.prefix.rstrip("/").rsplit("/", 1)[-1] if self.prefix else self.archive.name.split(".")[0]
 
 
+def walk_archive(archive: Path, also: tuple[str, ...] = ()
+                 ) -> tuple[ArchiveRoot, list[Path], list[Path], list[LeftOut]]:
+    """``(root, image members, other members, left out)``, the members relative to the root: the archive
+    listed (a table above :data:`~featbus.io.MAX_TABLE_BYTES` left out; a release's notes, README or
+    LICENSE, not read, as in a folder), a single wrapper folder taken as the root; the others are its
+    tables and the sources' files (``also``), which :func:`in_place` sorts."""
+    suffixes = IMAGE_SUFFIXES + TABLE_SUFFIXES + tuple(s for s in also if s not in SUFFIXES)
+    members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES, TABLE_SUFFIXES)
+    tops = {m.split("/", 1)[0] for m in members}
+    prefix = ""
+    if len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members):
+        prefix = next(iter(tops)) + "/"
+    root = ArchiveRoot(archive, prefix)
+    images, others = [], []
+    for m in members:
+        rel = Path(m[len(prefix):])
+        if rel.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(rel)
+        elif rel.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(rel.stem):
+            others.append(rel)
+    return root, images, others, left_out
+
+
+def in_place(root: ArchiveRoot, others: list[Path]) -> tuple[list[Path], list[LeftOut]]:
+    """``(the tables read in place, the others left out)``: the files a source that reads inside an
+    archive (``IN_ARCHIVES``) may claim and the plain tables, in place; a file another source claims
+    (a YOLO export's labels, COCO JSON, a CMMD table) or of no table suffix named, not read (unpack the
+    archive to use it)."""
+    import inspect
+
+    from . import modules
+
+    claimed: dict[Path, str] = {}
+    for source in modules():
+        if getattr(source, "IN_ARCHIVES", False) or "root" in inspect.signature(source.recognise).parameters:
+            continue  # a source whose recognise opens a file: one of the plain tables here, or its own
+        for f in source.recognise([f for f in others if f not in claimed]):
+            claimed[f] = source.NAME
+    tables, left_out = [], []
+    for rel in others:
+        name = f"{root.archive.name}!{root.prefix}{rel.as_posix()}"
+        if rel in claimed:
+            left_out.append(LeftOut(name, "not an image", f"a file the source {claimed[rel]!r} reads: inside an "
+                                                          "archive not read in place (unpack the archive to use it)"))
+        elif rel.suffix.lower() in TABLE_SUFFIXES:
+            tables.append(rel)
+        else:
+            left_out.append(LeftOut(name, "not an image", "an annotation file inside an archive is not read in "
+                                                          "place (unpack the archive to use it)"))
+    return tables, left_out
+
+
+def read_archive(path: Path, arbiter):
+    """The release an archive holds, read by the folder layouts' rules over its members
+    (:class:`~featbus.datasets.Release` of :class:`~featbus.datasets.sources._refs.ArchiveMember`) through
+    ``arbiter`` (:func:`featbus.datasets.release.arbiter`, which the reader hands the sources: no source
+    imports the reader); a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError`
+    naming it."""
+    from .._release_tables import SourceRefused
+    from .._release_types import ReleaseError
+    from . import extra_suffixes, read_sources
+
+    try:
+        root, files, others, left_out = walk_archive(Path(path), extra_suffixes())
+    except ArchiveError as exc:
+        raise ReleaseError(str(exc)) from None
+    if not files:
+        nested = [x.item.split("!", 1)[1] for x in left_out if "an archive inside the archive" in x.detail]
+        inside = (f": only {'an archive' if len(nested) == 1 else f'{len(nested)} archives'} inside it "
+                  f"({', '.join(repr(n) for n in nested[:3])}{', ...' if len(nested) > 3 else ''}), not opened: "
+                  "unpack the outer one and read what it holds" if nested else "")
+        raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}{inside}")
+    tables, not_read = in_place(root, others)
+    left_out += not_read
+    try:  # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
+        reads, tables = read_sources(root, tables, files, "normal", in_archive=True, arbiter=arbiter)
+    except SourceRefused as exc:
+        raise ReleaseError(str(exc)) from None
+    return arbiter(root, root.name, files, tables, left_out, reads, image_column=None, label_column=None,
+                   group_column=None, group_pattern=None, mask_pattern=None, require_labels=False)
+
+
 def recognise(files: list[Path]) -> list[Path]:
     """The zip and tar archives among the release's files."""
     return [f for f in files if archive_kind(f) is not None]
@@ -70,55 +152,13 @@ def recognise(files: list[Path]) -> list[Path]:
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *, arbiter) -> SourceRead:
     """The archive's images, each with what the folder layouts' rules give it (label, masks, patient,
-    split), as members of the archive: a release of its own, read by the folder layouts' rules over its
-    members through ``arbiter`` (:func:`featbus.datasets.release.arbiter`, which the reader hands the
-    sources: no source imports the reader); a refused archive, or one without images, is named, not read."""
-    import inspect
-
-    from .._release_tables import SourceRefused
+    split), as members of the archive, read by ``arbiter`` (:func:`read_archive`); a refused archive, or one
+    without images, is named, not read."""
     from .._release_types import ReleaseError
-    from . import extra_suffixes, modules, read_sources
 
     got = SourceRead(file, claims_images=True)
     try:
-        try:
-            # listed as a folder is (a table above MAX_TABLE_BYTES left out; a release's notes, README or LICENSE
-            # not read), the sources' files too; a single top folder is the download's wrapper, taken as the root
-            members, left_out = list_archive(root / file, IMAGE_SUFFIXES + TABLE_SUFFIXES + tuple(
-                s for s in extra_suffixes() if s not in SUFFIXES), NOT_READ_IMAGES, TABLE_SUFFIXES)
-            tops = {m.split("/", 1)[0] for m in members}
-            wrapped = len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members)
-            inner = ArchiveRoot(root / file, next(iter(tops)) + "/" if wrapped else "")
-            rels = [Path(m[len(inner.prefix):]) for m in members]
-            files = [r for r in rels if r.suffix.lower() in IMAGE_SUFFIXES]
-            others = [r for r in rels if r.suffix.lower() not in IMAGE_SUFFIXES
-                      and (r.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(r.stem))]
-            if not files:
-                nested = [x.item.split("!", 1)[1] for x in left_out if "an archive inside the archive" in x.detail]
-                inside = (f": only {'an archive' if len(nested) == 1 else f'{len(nested)} archives'} inside it "
-                          f"({', '.join(repr(n) for n in nested[:3])}{', ...' if len(nested) > 3 else ''}), not "
-                          "opened: unpack the outer one and read what it holds" if nested else "")
-                raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive "
-                                   f"{str(root / file)!r}{inside}")
-            claimed: dict[Path, str] = {}  # the files another source claims: named, not read in place
-            for source in modules():
-                if getattr(source, "IN_ARCHIVES", False) or "root" in inspect.signature(source.recognise).parameters:
-                    continue  # a source whose recognise opens a file: one of the plain tables here, or its own
-                for f in source.recognise([f for f in others if f not in claimed]):
-                    claimed[f] = source.NAME
-            tables = [rel for rel in others if rel not in claimed and rel.suffix.lower() in TABLE_SUFFIXES]
-            not_read = [LeftOut(f"{inner.archive.name}!{inner.prefix}{rel.as_posix()}", "not an image",
-                                f"a file the source {claimed[rel]!r} reads: inside an archive not read in place "
-                                "(unpack the archive to use it)" if rel in claimed else "an annotation file inside "
-                                "an archive is not read in place (unpack the archive to use it)")
-                        for rel in others if rel in claimed or rel.suffix.lower() not in TABLE_SUFFIXES]
-            # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
-            reads, tables = read_sources(inner, tables, files, "normal", in_archive=True, arbiter=arbiter)
-        except (ArchiveError, SourceRefused) as exc:
-            raise ReleaseError(str(exc)) from None
-        rel = arbiter(inner, inner.name, files, tables, left_out + not_read, reads, image_column=None,
-                      label_column=None, group_column=None, group_pattern=None, mask_pattern=None,
-                      require_labels=False)
+        rel = read_archive(root / file, arbiter)
     except ReleaseError as exc:
         got.not_used = str(exc)
         return got
