@@ -245,7 +245,8 @@ def release_bunch(rel, *, on_error: str = "raise", n_jobs: int | None = None, re
                                  guess_groups)
     labels = [e.label for e, _, _ in kept]
     # a class whose every image was left out is dropped; a class named but never read stays
-    classes = [c for c in rel.class_order if c in labels or c not in rel.labels]
+    kept_labels, released = set(labels), set(rel.labels)
+    classes = [c for c in rel.class_order if c in kept_labels or c not in released]
     target = [classes.index(label) if label is not None and classes else -1 for label in labels]
     descr = (f"Release {str(root)!r}: {len(images)} images, {_classes_text(target, classes)}"
              + (f" ({s.class_source})" if s.class_source else "")

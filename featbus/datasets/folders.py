@@ -88,9 +88,11 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     if strays:
         warnings.warn(f"{len(strays)} mask file(s) without an image in {str(rel.root)!r}: "
                       + ", ".join(repr(s.name) for s in strays[:10]), UserWarning, stacklevel=find_stack_level())
-    keep = [i for i, img in enumerate(rel.images) if img.suffix.lower() in exts and img not in strays]
+    stray = set(strays)
+    keep = [i for i, img in enumerate(rel.images) if img.suffix.lower() in exts and img not in stray]
     if classes is not None:
-        keep = sorted((i for i in keep if rel.labels[i] in classes), key=lambda i: classes.index(rel.labels[i]))
+        labels = rel.labels  # a list built on each access: once
+        keep = sorted((i for i in keep if labels[i] in classes), key=lambda i: classes.index(labels[i]))
         rel.class_order = classes
     if not keep:
         raise ValueError(f"no image files with extensions {exts} in {str(root)!r}")

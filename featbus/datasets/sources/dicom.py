@@ -72,7 +72,7 @@ def table_by_header(reader, images, image_column, summary):
     if not dicom or not reader.read_tables.read:
         return None, {}, images
     named = {column_key(h) for header, _ in reader.read_tables.read.values() for h in header} & dicom_keywords().keys()
-    fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(dicom_keywords()[n] for n in named)))
+    fields = tuple(dict.fromkeys(DICOM_KEY_FIELDS + tuple(dicom_keywords()[n] for n in sorted(named))))
     heads = header_values(headers(reader, dicom), fields)
     best = None
     for rel, (header, rows) in reader.read_tables.read.items():
