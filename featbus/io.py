@@ -1881,7 +1881,12 @@ def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tu
                 left_out.append(LeftOut(printable_path(rel), "unreadable", "its name is not valid UTF-8 (rename it)"))
                 continue
             if link:
-                target = os.path.realpath(full)
+                try:
+                    target = os.path.realpath(full)
+                except OSError as exc:  # a link the system cannot resolve (/proc/<pid>/exe), or gone mid-walk
+                    left_out.append(LeftOut(str(rel), "unreadable", f"a link that cannot be followed "
+                                                                    f"({exc.strerror or exc})"))
+                    continue
                 if os.path.commonpath([real_root, target]) != real_root:
                     left_out.append(LeftOut(str(rel), "outside the release", ""))
                     continue
@@ -1903,7 +1908,11 @@ def list_folder(root: str | os.PathLike, suffixes: tuple[str, ...], not_read: tu
                     stack.append((full, depth + 1))
                 continue
             else:
-                mode = entry.stat(follow_symlinks=False).st_mode
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError as exc:  # removed while the folder was walked
+                    left_out.append(LeftOut(str(rel), "unreadable", f"gone while listed ({exc.strerror or exc})"))
+                    continue
             kind = _file_type(mode)
             if by_content and suffix not in wanted + not_read:
                 if kind is None and stat.S_ISREG(mode) and (name == "DICOMDIR" or is_dicom(full)):

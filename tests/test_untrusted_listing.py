@@ -164,3 +164,49 @@ def test_no_command_lists_a_folder_its_own_way():
                 if re.search(r"\.rglob\(|os\.walk\(", text):
                     found.append(f"{path.name}:{k}")
     assert found == []
+
+
+def test_a_link_that_cannot_be_followed_or_a_file_gone_mid_walk_is_named_not_a_crash(tmp_path, monkeypatch):
+    # /proc/<pid>/exe of a process that ended while '/' was walked: readlink fails with ENOENT, and a file
+    # removed after its folder was listed fails its stat: both were a raw "[Errno 2]" ending the command
+    rel = tmp_path / "rel"
+    for c in ("benign", "malignant"):
+        for k in range(2):
+            _png(rel / c / f"{k}.png", 60 * k + (c == "benign"))
+    os.symlink(rel / "benign" / "0.png", rel / "benign" / "exe.png")
+    real, scandir = os.path.realpath, os.scandir
+
+    def realpath(path, *args, **kwargs):
+        if os.fspath(path).endswith("exe.png"):
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    class Gone:  # a directory entry whose file was removed once listed
+        def __init__(self, entry):
+            self._entry, self.name = entry, entry.name
+
+        def __getattr__(self, attr):
+            return getattr(self._entry, attr)
+
+        def stat(self, **kwargs):
+            if self.name == "1.png" and "malignant" in self._entry.path:
+                raise FileNotFoundError(2, "No such file or directory", self._entry.path)
+            return self._entry.stat(**kwargs)
+
+    class Listing:
+        def __init__(self, path):
+            self._it = scandir(path)
+
+        def __enter__(self):
+            return (Gone(e) for e in self._it.__enter__())
+
+        def __exit__(self, *exc):
+            return self._it.__exit__(*exc)
+
+    monkeypatch.setattr(os.path, "realpath", realpath)
+    monkeypatch.setattr(os, "scandir", Listing)
+    files, left_out = list_folder(rel, (".png",))
+    assert [f.as_posix() for f in files] == ["benign/0.png", "benign/1.png", "malignant/0.png"]
+    assert sorted((r.item, r.reason, r.detail) for r in left_out) == [
+        ("benign/exe.png", "unreadable", "a link that cannot be followed (No such file or directory)"),
+        ("malignant/1.png", "unreadable", "gone while listed (No such file or directory)")]
