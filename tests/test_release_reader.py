@@ -277,6 +277,8 @@ def test_the_index_is_data_for_every_loader(tmp_path):
     assert rel.to_frame()["image"].tolist()[0] == "Images/bus_0001-l.png"
     data = load_data(index)
     assert len(data.paths) == 5 and sorted(np.unique(data.groups)) == [0, 1, 2]
+    # the paragraph names the index given, not its folder ('.' when read from beside it)
+    assert read_release(index).summary.text().startswith(f"read {str(index)!r}: 5 images")
     assert all(m.any() for m in data.masks) and data.release_summary.n_mask_files == 5
 
 

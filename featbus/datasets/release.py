@@ -157,8 +157,8 @@ def read_release(path: str | os.PathLike, *, image_column: str | None = None, la
             why = reads[0].not_used if reads and reads[0].not_used else "no image in it"
             raise ReleaseError(why if str(path) in why else f"{str(path)!r}: {why}")
         rel = arbiter(root, release_name, files, tables, left_out, reads, **options)
-    if path.is_file() and not rel.from_index and any(got.claims_images and got.entries for got in reads):
-        rel.summary.root = path  # an archive or .npz given itself: the paragraph names it, not its folder
+    if path.is_file():  # an index, archive or .npz given itself: the paragraph names it, not its folder
+        rel.summary.root = path
     return rel
 
 
