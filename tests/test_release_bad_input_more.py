@@ -226,6 +226,12 @@ def test_a_brush_stroke_declaring_20000_square_on_a_small_image_is_refused_befor
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "MemoryError" not in out and "Traceback" not in out, out[-2000:]
     assert "a brush stroke declares 20000x20000, its image is 48x40" in out
+    # the task's image is left out once, by its file, with the task named: never again as "lists no such image"
+    from featbus.datasets import read_release
+
+    (bad,) = read_release(truth.path).summary.left_out
+    assert bad.reason == "bad annotation" and bad.item.startswith("images/") and " task " in bad.detail
+    assert "no annotation" not in out
 
 
 def test_an_unreadable_image_takes_its_mask_files_with_it_named(tmp_path):

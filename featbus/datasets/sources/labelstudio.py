@@ -92,8 +92,9 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                         raise ValueError(f"a brush stroke declares {w}x{h}: {pixel_limit_problem(size)[1]}")
                     brush_decode(value["rle"], size)  # checked now: a bad stroke is named here
                     brushes.append(tuple(value["rle"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            got.left_out.append(LeftOut(item, "bad annotation", f"a result unread ({type(exc).__name__}: {exc})"))
+        except (KeyError, TypeError, ValueError) as exc:  # the image left out with its task, named once
+            got.left_out.append(LeftOut(img.as_posix(), "bad annotation",
+                                        f"{item}: a result unread ({type(exc).__name__}: {exc})"))
             continue
         label = one_class(got, img.as_posix(), choices or regions, unannotated, f"{item} gives",
                           f"{item} gives no result")
