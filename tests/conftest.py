@@ -61,6 +61,16 @@ def stderr_lines(err: str) -> list[str]:
     return [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith(said)]
 
 
+def sigint_as_a_terminal_gives_it() -> None:
+    """A child process's ``preexec_fn``: SIGINT at its default, as a terminal's foreground job has it, so
+    the child's Python turns Ctrl-C into ``KeyboardInterrupt``. A shell starts a background job (``pytest
+    &``, CI under ``nohup``) with SIGINT ignored, every child inherits that, and Python then keeps it
+    ignored: a test that sends SIGINT would see it lost whatever featbus does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def repo_script(relative: str, name: str | None = None):
     """A script of the repository (``benchmarks/NAME.py``, ``scripts/NAME.py``) loaded as a module,
     under ``name`` (default: the file's stem); scripts are not part of the package."""

@@ -17,6 +17,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import sigint_as_a_terminal_gives_it
 from scipy import stats
 
 from featbus.features.finetune import FineTunedCNN
@@ -208,7 +209,8 @@ def test_ctrl_c_from_a_terminal_stops_the_workers_without_a_traceback():
     import time
 
     proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            text=True, start_new_session=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            preexec_fn=sigint_as_a_terminal_gives_it)
     try:
         assert proc.stdout.readline().strip() == "training"
         os.killpg(proc.pid, signal.SIGINT)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import stderr_lines
+from conftest import sigint_as_a_terminal_gives_it, stderr_lines
 from PIL import Image
 
 from featbus.cli import main
@@ -124,7 +124,7 @@ def test_an_interrupt_before_the_command_starts_is_one_line_too(monkeypatch, cap
 
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, preexec_fn=sigint_as_a_terminal_gives_it)
 
 
 def test_ctrl_c_in_a_real_process_exits_130_with_one_line(model_and_data, tmp_path):
