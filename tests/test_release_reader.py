@@ -282,6 +282,26 @@ def test_the_index_is_data_for_every_loader(tmp_path):
     assert all(m.any() for m in data.masks) and data.release_summary.n_mask_files == 5
 
 
+def test_an_index_of_images_without_patients_keeps_their_near_duplicates_in_one_group(tmp_path):
+    """BUSI's case: no patient column, folder or prefix, so commands group near-duplicate images. The index
+    writes no 'group' column for it (it wrote each image's name, which read back as 625 patients given:
+    near-duplicates in different folds, BUSI's cross-validated AUC 0.633 from its index against 0.592)."""
+    root = tmp_path / "rel"
+    for c, values in (("benign", (10, 20, 30)), ("malignant", (40, 50, 60))):
+        for v in values:
+            _png(root / c / f"{c} ({v}).png", v, shape=(64, 64))
+    (root / "benign" / "benign (99).png").write_bytes((root / "benign" / "benign (10).png").read_bytes())
+    folder = load_data(root)
+    index = read_release(root).write_index(tmp_path / "index.csv")
+    assert "group" not in pd.read_csv(index).columns
+    back = read_release(index)
+    assert back.summary.patient_source == "one per image" and "near-duplicate" in back.summary.text()
+    data = load_data(index)
+    same = [data.paths.index(str(root / "benign" / f"benign ({v}).png")) for v in (10, 99)]
+    assert data.groups[same[0]] == data.groups[same[1]]  # one frame saved twice: one group, as from the folder
+    assert len(set(data.groups)) == len(set(folder.groups)) == 6
+
+
 # --------------------------------------------------------------------------- the shared sets, unchanged
 
 @pytest.mark.slow

@@ -26,7 +26,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("data_dir", metavar="DATA", help="the release's folder, or an index CSV")
     p.add_argument("--index", metavar="CSV", default=None,
                    help="also write the index featbus built: one row per image with its label, patient and masks "
-                        "(paths relative to the CSV); cells a spreadsheet would run as formulas are escaped")
+                        "(paths relative to the CSV; no group column where nothing gives the patients, so that "
+                        "near-duplicate images are grouped again when it is read); cells a spreadsheet would run "
+                        "as formulas are escaped")
     add_overwrite(p, "the --index file")
     p.add_argument("--require-labels", action="store_true",
                    help="refuse DATA when nothing labels its images (what training and validation need)")

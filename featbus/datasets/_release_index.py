@@ -86,14 +86,15 @@ def mask_cell_files(base: Path, cell: str) -> list[str]:
 
 def write_index_rows(path: Path, rows: list[tuple[str, str, str, tuple[str, ...]]],
                      size_column: str | None = None, sizes: list | None = None,
-                     splits: list[str] | None = None) -> Path:
+                     splits: list[str] | None = None, *, patients: bool = True) -> Path:
     """Write the index: one row ``(image, label, group, masks)`` per image (paths as written, relative
     to the index's folder; a mask an annotation file draws as ``<file>.json#<image id>``), as many
     ``mask`` columns as the image with most masks has (at least one), then ``split`` (each image's in
     ``splits``) when given, then ``size_column`` (each image's pixel size in ``sizes``, ``None`` for
     none) when given; every cell escaped (:func:`escape_cell`); written whole under a temporary name
-    (:func:`featbus.io.write_file`)."""
-    wide = {"mask": max([1] + [len(masks) for *_, masks in rows]), "split": int(splits is not None)}  # else 1 cell
+    (:func:`featbus.io.write_file`). ``patients=False``: no ``group`` column (nothing gave the patients)."""
+    wide = {"mask": max([1] + [len(masks) for *_, masks in rows]), "split": int(splits is not None),
+            "group": int(patients)}  # else 1 cell
     header = [c if k == 0 else f"{c} {k + 1}" for c in MANIFEST_COLUMNS for k in range(wide.get(c, 1))]
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)  # spaces kept by any reader

@@ -245,8 +245,9 @@ class Release:
 
     def write_index(self, path: str | os.PathLike) -> Path:
         """Write the index as a CSV that every command takes back as DATA with every value as it was
-        (:mod:`featbus.datasets._release_index`): ``image``, ``label``, ``group``, one ``mask`` column per
-        mask of the image with most (``mask``, ``mask 2``...; a mask an annotation file draws as
+        (:mod:`featbus.datasets._release_index`): ``image``, ``label``, ``group`` (none where nothing gave
+        the patients: read back, commands group near-duplicate images as they did on the release), one
+        ``mask`` column per mask of the image with most (``mask``, ``mask 2``...; a mask an annotation file draws as
         ``<file>.json#<image id>``), ``split`` where the release has splits, and each image's pixel size
         where the release gives one; paths relative to the CSV's folder. A cell that a spreadsheet would
         run as a formula is escaped with a leading apostrophe (:func:`escape_cell`), reversibly."""
@@ -267,7 +268,19 @@ class Release:
         size_column = ("pixel_size_mm" if known and all(p.get("unit") == "mm" for p in known) else
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         rows = [(rel(e.image), e.label or "", e.patient, tuple(rel(m) for m in e.masks)) for e in self._entries]
-        return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits)
+
+        def own_name(image) -> str:  # the name the reader gives an image that is its own patient
+            try:
+                return Path(image).relative_to(self.root).as_posix()
+            except ValueError:  # an image reference, or an image outside the root
+                return os.fspath(image)
+
+        # nothing gave the patients (each image its own, by its name): no group column, so that a command
+        # reading the index back groups near-duplicate images as it did on the release
+        patients = not (self.summary.patient_source == "one per image"
+                        and all(e.patient == own_name(e.image) for e in self._entries))
+        return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits,
+                                patients=patients)
 
     def to_bunch(self, *, on_error: str = "raise", n_jobs: int | None = None, require_labels: bool = True,
                  duplicate_threshold: int | None = None, guess_groups: bool = True):

@@ -227,11 +227,12 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
              sorted({e.label for e in entries if e.label}, key=_natural_key))
     if strict and classes is None:
         _check_label_spellings(named, f"the 'label' column of {str(path)!r}")
-    summary = ReleaseSummary(root=base, mask_rule="the index's 'mask' columns", table=path, image_column="image",
+    summary = ReleaseSummary(root=path, mask_rule="the index's 'mask' columns", table=path, image_column="image",
                              label_column="label" if labelled else None, group_column="group" if has_group else None,
                              mask_column="mask" if "mask" in keys else None, class_source="the 'label' column",
                              patient_source="column" if has_group else "one per image", left_out=left_out,
-                             notes=[f"{n}." for n in notes])
+                             patient_detail="" if has_group else "no group column; commands group near-duplicate "
+                                                                 "images", notes=[f"{n}." for n in notes])
     # no group column: patients from the file names where they share a PREFIX_NUMBER shape
     groups = None if has_group else propose_prefix_groups(images, named)
     if groups is not None:
@@ -239,7 +240,7 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
         summary.patient_detail = f"{images[0].name!r} -> {groups[0]!r}"
     if group_pattern is not None:
         _, groups = pattern_groups(images, group_pattern)
-        summary.patient_source = "pattern"
+        summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
     sizes, summary.pixel_size_missing = pixel_size_cells(header, kept, summary)  # a pixel-size column (issue 82)
     entries = [replace(e, patient=groups[k] if groups is not None else e.patient, pixel_size=sizes[k],
                        row={"row": line, **dict(zip(header, map(unescape_cell, row)))})
