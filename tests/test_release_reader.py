@@ -300,6 +300,11 @@ def test_an_index_of_images_without_patients_keeps_their_near_duplicates_in_one_
     same = [data.paths.index(str(root / "benign" / f"benign ({v}).png")) for v in (10, 99)]
     assert data.groups[same[0]] == data.groups[same[1]]  # one frame saved twice: one group, as from the folder
     assert len(set(data.groups)) == len(set(folder.groups)) == 6
+    with zipfile.ZipFile(tmp_path / "rel.zip", "w") as z:  # the same release as a zip: its members' names
+        for f in sorted(root.rglob("*.png")):
+            z.write(f, f.relative_to(tmp_path).as_posix())
+    index = read_release(tmp_path / "rel.zip").write_index(tmp_path / "zipped.csv")
+    assert "group" not in pd.read_csv(index).columns and len(set(load_data(index).groups)) == 6
 
 
 # --------------------------------------------------------------------------- the shared sets, unchanged

@@ -269,16 +269,13 @@ class Release:
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         rows = [(rel(e.image), e.label or "", e.patient, tuple(rel(m) for m in e.masks)) for e in self._entries]
 
-        def own_name(image) -> str:  # the name the reader gives an image that is its own patient
-            try:
-                return Path(image).relative_to(self.root).as_posix()
-            except ValueError:  # an image reference, or an image outside the root
-                return os.fspath(image)
+        def its_own(e) -> bool:  # the image its own patient, by its name (an archive member's: within it)
+            name = Path(e.image).as_posix() if isinstance(e.image, Path) else os.fspath(e.image)
+            return name == e.patient or name.endswith(("/" + e.patient, "!" + e.patient))
 
         # nothing gave the patients (each image its own, by its name): no group column, so that a command
         # reading the index back groups near-duplicate images as it did on the release
-        patients = not (self.summary.patient_source == "one per image"
-                        and all(e.patient == own_name(e.image) for e in self._entries))
+        patients = not (self.summary.patient_source == "one per image" and all(map(its_own, self._entries)))
         return write_index_rows(path, rows, size_column, [p["size"] if p else None for p in sizes], self.splits,
                                 patients=patients)
 
