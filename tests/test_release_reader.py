@@ -296,6 +296,8 @@ def test_an_index_of_images_without_patients_keeps_their_near_duplicates_in_one_
     assert "group" not in pd.read_csv(index).columns
     back = read_release(index)
     assert back.summary.patient_source == "one per image" and "near-duplicate" in back.summary.text()
+    again = back.write_index(tmp_path / "again.csv")  # the index of that index: still no patients given
+    assert "group" not in pd.read_csv(again).columns
     data = load_data(index)
     same = [data.paths.index(str(root / "benign" / f"benign ({v}).png")) for v in (10, 99)]
     assert data.groups[same[0]] == data.groups[same[1]]  # one frame saved twice: one group, as from the folder

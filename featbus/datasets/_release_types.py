@@ -269,9 +269,11 @@ class Release:
                        self.summary.pixel_size_column if known and self.summary.pixel_size_unit is None else None)
         rows = [(rel(e.image), e.label or "", e.patient, tuple(rel(m) for m in e.masks)) for e in self._entries]
 
-        def its_own(e) -> bool:  # the image its own patient, by its name (an archive member's: within it)
+        def its_own(e) -> bool:  # the image its own patient, by its name (an archive member's: within it; an
+            # index's: its cell, relative to the index's folder, the release's root)
             name = Path(e.image).as_posix() if isinstance(e.image, Path) else os.fspath(e.image)
-            return name == e.patient or name.endswith(("/" + e.patient, "!" + e.patient))
+            return name == e.patient or name.endswith(("/" + e.patient, "!" + e.patient)) or (
+                isinstance(e.image, Path) and (self.root / e.patient).resolve() == e.image.resolve())
 
         # nothing gave the patients (each image its own, by its name): no group column, so that a command
         # reading the index back groups near-duplicate images as it did on the release
