@@ -516,6 +516,40 @@ def build_cbis_ddsm_kaggle(tmp: Path, *, descriptions: bool = True) -> Built:
     return b
 
 
+def build_cbis_ddsm_flat(tmp: Path, *, words: str = "upper") -> Built:
+    """CBIS-DDSM as flat PNG conversions ship it: every file of TCIA's tree (:func:`build_cbis_ddsm_tcia`)
+    converted to an 8-bit PNG in one folder ``images/``, named by its subject folder, with the four
+    description tables beside it (TCIA's paths, never on disk). ``words="upper"``: ``<case>_FULL.png``,
+    ``<case>_MASK_<n>.png``, ``<case>_CROP_<n>.png`` (the naming of conversion scripts that keep an
+    abnormality's number last); ``"lower"``: ``<case>.png``, ``<case>_<n>_mask.png``, ``<case>_<n>_crop.png``
+    (the subject folder's name and the kind after it). The same images, labels, patients, splits and masks."""
+    import pydicom
+
+    tcia = build_cbis_ddsm_tcia(tmp / "tcia")
+    b = Built(tmp / "cbis-ddsm-png")
+    renamed = {}
+    for f in sorted((tcia.root / "CBIS-DDSM").rglob("*.dcm")):
+        rel = f.relative_to(tcia.root).as_posix()
+        case = f.relative_to(tcia.root / "CBIS-DDSM").parts[0]
+        pixels = pydicom.dcmread(f).pixel_array.astype(float)
+        if rel in tcia.truth:
+            name = f"{case}_FULL" if words == "upper" else case
+        else:
+            base, n = case.rsplit("_", 1)
+            kind = "MASK" if rel in tcia.mask_files else "CROP"
+            name = f"{base}_{kind}_{n}" if words == "upper" else f"{case}_{kind.lower()}"
+        renamed[rel] = f"images/{name}.png"
+        save(b.root / renamed[rel], np.round(255 * pixels / max(1.0, pixels.max())).astype(np.uint8))
+    for table in tcia.root.glob("*_case_description_*.csv"):
+        (b.root / table.name).write_bytes(table.read_bytes())
+    b.truth = {renamed[k]: (label, patient, tuple(renamed[m] for m in masks))
+               for k, (label, patient, masks) in tcia.truth.items()}
+    b.mask_files = {renamed[m] for m in tcia.mask_files}
+    b.splits = {renamed[k]: v for k, v in tcia.splits.items()}
+    b.expect = dict(tcia.expect)
+    return b
+
+
 # ---------------------------------------------------------------------------------------------
 # CMMD (TCIA, 2021)
 # ---------------------------------------------------------------------------------------------

@@ -409,7 +409,7 @@ appropriate details as follows:
 """
 
 
-def build_mini_mias(tmp: Path) -> Built:
+def build_mini_mias(tmp: Path, *, under: str = "", ext: str = ".pgm") -> Built:
     """mini-MIAS, Suckling et al., Excerpta Medica ICS 1069:375 (1994); the pilot European archive's
     ``all-mias`` folder.
 
@@ -419,15 +419,19 @@ def build_mini_mias(tmp: Path) -> Built:
     ../shared/data/mini-mias). Its notes say the films come in pairs, the left and right breast of
     one woman (mdb001 + mdb002 ...): the patients are those pairs (a name pattern). The label is the
     severity, a film without one being normal (as featbus' MIAS loader has always read it).
+
+    ``under``: the images' sub-folder below ``Info.txt`` (``"all-mias"``: Kaggle's copy, ``Info.txt`` beside
+    the ``all-mias/`` folder); ``ext``: their format (``".png"``, ``".jpg"``: the community's conversions).
     """
     b = Built(tmp / "all-mias")
     lines = [("mdb001", "G CIRC B 535 425 197", "benign"), ("mdb002", "G CIRC B 522 280 69", "benign"),
              ("mdb003", "D NORM", "normal"), ("mdb004", "D NORM", "normal"),
              ("mdb005", "F CIRC B 477 133 30", "benign"), ("mdb005", "F CIRC B 500 168 26", "benign"),
              ("mdb006", "F CALC M 310 640 21", "malignant")]
+    fmt = {".pgm": "PPM", ".png": "PNG", ".jpg": "JPEG"}[ext]
     for k, (ref, _, label) in enumerate(lines):
-        if f"{ref}.pgm" not in b.truth:
-            b.image(f"{ref}.pgm", 100 + k, label=label, patient=str((int(ref[3:]) + 1) // 2), fmt="PPM")
+        if (rel := "/".join(filter(None, (under, ref + ext)))) not in b.truth:
+            b.image(rel, 100 + k, label=label, patient=str((int(ref[3:]) + 1) // 2), fmt=fmt)
     text = MIAS_HEADER + "\n".join(f"{ref} {rest} " for ref, rest, _ in lines) + "\n"
     (b.root / "Info.txt").write_bytes(text.replace("\n", "\r\n").encode("ascii"))
     b.expect = _expect(table="Info.txt", image_column=ANY, label_column=ANY, patient_source="pattern", left_out={})
@@ -727,6 +731,7 @@ LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "gdph-sysucc": build_gdph_sysucc,
     "bus-cot": build_bus_cot,
     "mini-mias": build_mini_mias,
+    "mini-mias-kaggle-png": lambda tmp: build_mini_mias(tmp, under="all-mias", ext=".png"),
     "cbis-ddsm-png": build_cbis_ddsm,
     "hospital-flat-xlsx": build_hospital_flat_xlsx,
     "hospital-patient-folders": build_hospital_patient_folders,

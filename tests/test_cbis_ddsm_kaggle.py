@@ -84,3 +84,24 @@ def test_each_table_is_parsed_once_per_read(tmp_path, monkeypatch):
     assert len(rel.images) == len(built.truth)
     read_release(built.root)  # a second read parses again (nothing kept between reads)
     assert set(parsed.values()) == {2}
+
+
+@pytest.mark.parametrize("words", ["upper", "lower"])
+def test_a_flat_png_conversion_named_by_case_reads_whole(tmp_path, words):
+    """Every file of TCIA's tree as one flat PNG named by its subject folder (``<case>_FULL``, ``<case>_MASK_1``,
+    ``<case>_CROP_1``; or ``<case>``, ``<case>_1_mask``, ``<case>_1_crop``): the same 16 mammograms, labels,
+    patients, splits and 18 masks as the DICOM original; the masks and crops are an abnormality's files, never
+    scans (the first naming read 52 'images', every mask and crop labelled)."""
+    from _mammo_builders import build_cbis_ddsm_flat
+
+    built = build_cbis_ddsm_flat(tmp_path, words=words)
+    rel = read_release(built.root)
+    s = rel.summary
+    got = {Path(p).relative_to(built.root).as_posix(): (label, group, tuple(sorted(
+        Path(m).relative_to(built.root).as_posix() for m in masks)))
+        for p, label, group, masks in zip(rel.images, rel.labels, rel.groups, rel.masks)}
+    assert got == {k: (label, patient, tuple(sorted(masks))) for k, (label, patient, masks) in built.truth.items()}
+    assert s.n_images == 16 and s.n_patients == 9 and s.splits == {"train": 12, "test": 4}
+    assert s.classes == {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 5, "MALIGNANT": 7} and s.n_mask_files == 18
+    assert {x.reason for x in s.left_out} == {"cropped image"} and len(s.left_out) == 18
+    assert all("_crop" in x.item.lower() for x in s.left_out)

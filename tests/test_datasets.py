@@ -291,3 +291,39 @@ def test_parse_mias_info(tmp_path):
     assert d.groups.tolist() == [116]
     with pytest.raises(FileNotFoundError, match="Info.txt"):
         load_mias(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("layout", ["kaggle", "nested-info", "resized-jpeg"])
+def test_mias_as_its_mirrors_and_conversions_ship_it(mias_root, tmp_path, layout):
+    """mini-MIAS as people take it: Kaggle's ``Info.txt`` beside ``all-mias/`` (the PGM films), the
+    archive's ``all-mias/`` folder (with its ``Info.txt``) given by the folder above it, and a 256-px JPEG
+    conversion; read with the same labels and women as the films, the lesions scaled to the conversion."""
+    from PIL import Image
+
+    from featbus.datasets import is_mias_folder, read_release
+
+    refs = ["mdb001", "mdb002", "mdb003", "mdb004", "mdb005", "mdb023"]
+    images = tmp_path / ("all-mias" if layout != "resized-jpeg" else "MIAS")
+    images.mkdir()
+    info = (images if layout == "nested-info" else tmp_path) / "Info.txt"
+    info.write_bytes((mias_root / "Info.txt").read_bytes())
+    for ref in refs:
+        film = Image.open(mias_root / f"{ref}.pgm")
+        if layout == "resized-jpeg":
+            film.resize((256, 256), Image.Resampling.LANCZOS).save(images / f"{ref}.jpg", quality=90)
+        else:
+            film.save(images / f"{ref}.pgm")
+    rel = read_release(tmp_path)
+    s = rel.summary
+    assert s.n_images == 6 and s.table == info and not s.left_out
+    assert dict(zip(*np.unique(rel.labels, return_counts=True))) == {"benign": 3, "malignant": 1, "normal": 2}
+    assert s.n_patients == 4 and s.patient_source == "pattern"
+    assert is_mias_folder(tmp_path)
+    with pytest.warns(UserWarning, match="absent"):
+        d = load_mias(tmp_path)
+    assert [r.meta["reference"] for r in d.data] == refs and d.groups.tolist() == [0, 0, 1, 1, 2, 11]
+    assert d.target.tolist() == [1, 1, 0, 0, 1, 2]
+    scale = 0.25 if layout == "resized-jpeg" else 1.0  # Info.txt's coordinates are on the 1024 x 1024 film
+    assert d.images[0].shape == (round(1024 * scale),) * 2
+    assert d.lesions[0] == [(round((1024 - 425) * scale), round(535 * scale), round(197 * scale))]
+    assert d.masks[0][round((1024 - 425) * scale), round(535 * scale)]

@@ -31,5 +31,5 @@ __getattr__, __dir__, _ = _lazy.attach_stub(__name__, __file__)
 __all__ = ["make_phantoms", "load_image_folder", "load_busi", "load_bus_bra", "load_breast_lesions_usg",
            "load_site_table_folder", "SITE_TABLES", "SiteTable", "site_table_of", "unwrap_download_folder",
            "load_mias", "load_manifest", "load_data", "is_mias_folder", "is_bus_bra_folder", "mias_files",
-           "lesion_patches", "manifest_images", "load_sample", "subset", "PER_IMAGE_FIELDS", "load_export",
-           "get_data_home", "read_release", "Release", "ReleaseSummary", "ReleaseError"]
+           "mias_folder", "lesion_patches", "manifest_images", "load_sample", "subset", "PER_IMAGE_FIELDS",
+           "load_export", "get_data_home", "read_release", "Release", "ReleaseSummary", "ReleaseError"]

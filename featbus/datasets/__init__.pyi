@@ -11,7 +11,7 @@ from .busi import BUSI_CLASSES, load_busi
 from .export import load_export
 from .folders import load_image_folder, load_manifest
 from .load import load_data
-from .mias import MIAS_CLASSES, MIAS_EXTENSIONS, MIAS_TASKS, is_mias_folder, load_mias, mias_files, parse_mias_info
+from .mias import MIAS_CLASSES, MIAS_TASKS, is_mias_folder, load_mias, mias_files, mias_folder, parse_mias_info
 from .patches import lesion_patches
 from .phantoms import PHANTOM_CLASSES, make_phantoms
 from .release import (

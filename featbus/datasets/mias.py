@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -15,29 +14,49 @@ from .._records import ImageRecord
 from ..progress import find_stack_level
 from ._common import _data_root
 from .sources.mias import MIAS_CLASSES as MIAS_CLASSES  # the loaders take the source's rules
-from .sources.mias import MIAS_TASKS, parse_mias_info, read
+from .sources.mias import MIAS_TASKS, is_mias_name, parse_mias_info, read, recognise
 
-#: File types a mini-MIAS folder may hold its ``mdbNNN`` images in (the database's PGM, or a
-#: lossless conversion).
-MIAS_EXTENSIONS = (".pgm", ".png", ".tif", ".tiff")
+#: The side of a mini-MIAS film in pixels, the frame of ``Info.txt``'s coordinates.
+MIAS_SIDE = 1024
 
 
 def mias_files(root: str | os.PathLike) -> list[Path]:
-    """The ``mdbNNN`` image files of a folder (:data:`MIAS_EXTENSIONS`), sorted by name: found by the
-    release reader's file discovery (:func:`featbus.datasets._release_scan.walk_release`: hidden files
-    and links leading out of the folder are never read), those directly in the folder."""
+    """The ``mdbNNN`` image files of a folder and its sub-folders (``all-mias/``), sorted by name: found
+    by the release reader's file discovery (:func:`featbus.datasets._release_scan.walk_release`: hidden
+    files and links leading out of the folder are never read)."""
     from ._release_scan import walk_release
 
     root = Path(root)
-    images = walk_release(root)[0]
-    return sorted(root / p for p in images if p.parent == Path(".") and p.suffix.lower() in MIAS_EXTENSIONS
-                  and re.fullmatch(r"mdb\d{3}", p.stem.lower()))
+    return sorted((root / p for p in walk_release(root)[0] if is_mias_name(p)), key=lambda p: (p.name, p))
+
+
+def mias_folder(root: str | os.PathLike) -> Path | None:
+    """The folder of the ``Info.txt`` that labels the ``mdbNNN`` images of ``root`` (beside it or in a
+    sub-folder), as :func:`featbus.read_release` finds it (``root`` itself, or ``root/all-mias`` when both
+    lie there), else None."""
+    from ._release_scan import walk_release
+
+    root = Path(root)
+    near = [root, *(d for d in _entries(root) if d.is_dir())] if root.is_dir() else []
+    if not any(f.name.lower() == "info.txt" and f.is_file() for d in near for f in _entries(d)):
+        return None  # no Info.txt here or one level down: no walk of the folder
+    images, tables, _ = walk_release(root)
+    found = recognise(tables, images=images)
+    return root / found[0].parent if found else None
+
+
+def _entries(folder: Path) -> list[Path]:
+    """A folder's visible entries (none when it cannot be listed)."""
+    try:
+        return [e for e in folder.iterdir() if not e.name.startswith(".")]
+    except OSError:
+        return []
 
 
 def is_mias_folder(root: str | os.PathLike) -> bool:
-    """Whether ``root`` looks like a mini-MIAS folder: an ``Info.txt`` beside ``mdbNNN`` images."""
-    root = Path(root)
-    return (root / "Info.txt").is_file() and bool(mias_files(root))
+    """Whether ``root`` looks like a mini-MIAS folder: an ``Info.txt`` over ``mdbNNN`` images (beside them
+    or in a folder above them), here or in a sub-folder."""
+    return mias_folder(root) is not None
 
 
 def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
@@ -50,8 +69,9 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     Parameters
     ----------
     root : path, optional
-        Folder with ``Info.txt`` and the images ``mdbNNN.pgm`` (or ``.png`` / ``.tif``, e.g. a
-        lossless conversion of the originals). Default: ``$FEATBUS_DATA/mini-mias``, else
+        Folder with ``Info.txt`` and the images ``mdbNNN.pgm`` beside it or in a sub-folder
+        (``all-mias/``), or a conversion of them (``mdbNNN.png``, ``.jpg``, any size); or the folder
+        above one (:func:`mias_folder`). Default: ``$FEATBUS_DATA/mini-mias``, else
         ``../shared/data/mini-mias`` from the working directory.
     task : {"severity", "abnormal"}, default="severity"
         The labels: ``"severity"`` gives three classes ``["normal", "benign", "malignant"]``;
@@ -72,8 +92,10 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
           ``ARCH``, ``ASYM`` or ``NORM``), or the list of classes when ``Info.txt`` has
           several rows for the image;
         * ``tissue``: ``F`` (fatty), ``G`` (fatty-glandular) or ``D`` (dense-glandular);
-        * ``lesions``: per image a list of ``(row, col, radius)`` in image coordinates
-          (``row = height - y``, since ``Info.txt`` measures ``y`` from the bottom edge);
+        * ``lesions``: per image a list of ``(row, col, radius)`` in image coordinates, whole pixels
+          (``row = height - y``, since ``Info.txt`` measures ``y`` from the bottom edge); an
+          image of another size than the films' 1024 x 1024 (a resized conversion) has them
+          scaled to its size (:data:`MIAS_SIDE`);
         * ``mask_complete``: ``False`` for images with an abnormality row without
           coordinates (their mask misses it; e.g. widely distributed calcifications);
         * ``missing``: references listed in ``Info.txt`` whose file is absent (reported by a
@@ -96,13 +118,16 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     if task not in MIAS_TASKS:
         raise ValueError(f"task must be one of {sorted(MIAS_TASKS)}, got {task!r}")
     if not (root / "Info.txt").is_file():
-        raise FileNotFoundError(f"{str(root / 'Info.txt')!r}: mini-MIAS needs its Info.txt annotation file")
+        if (found := mias_folder(root)) is None:
+            raise FileNotFoundError(f"{str(root / 'Info.txt')!r}: mini-MIAS needs its Info.txt annotation file")
+        root = found
     table = parse_mias_info(root / "Info.txt")
     on_disk: dict[str, Path] = {}
     for p in mias_files(root):
         if p.stem.lower() in on_disk:
             raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
-                             f"{on_disk[p.stem.lower()].name!r} and {p.name!r}; keep one")
+                             f"{on_disk[p.stem.lower()].relative_to(root).as_posix()!r} and "
+                             f"{p.relative_to(root).as_posix()!r}; keep one")
         on_disk[p.stem.lower()] = p
     missing = [r for r in sorted(table) if r not in on_disk]
     unlisted = sorted(set(on_disk) - set(table))
@@ -127,7 +152,9 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     for k, (image, path) in enumerate(zip(data.images, data.paths)):
         ref = Path(path).stem.lower()
         rows = table[ref]
-        spots = [(image.shape[0] - r["y"], r["x"], r["radius"]) for r in rows if r["x"] is not None]
+        dy, dx = image.shape[0] / MIAS_SIDE, image.shape[1] / MIAS_SIDE  # 1 for the films as distributed
+        spots = [(round(image.shape[0] - r["y"] * dy), round(r["x"] * dx), round(r["radius"] * (dy + dx) / 2))
+                 for r in rows if r["x"] is not None]
         rr, cc = np.ogrid[: image.shape[0], : image.shape[1]]
         mask = np.zeros(image.shape, bool)
         for row, col, rad in spots:

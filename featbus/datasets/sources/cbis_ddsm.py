@@ -21,7 +21,9 @@ tables' paths carry each series' UID as their third part, joined to the files th
 ``dicom_info.csv`` (:func:`~featbus.datasets._release_join.through`); a series' full mammogram, ROI
 mask and cropped image are told apart by ``SeriesDescription``, else by their pixels (a mask saved as
 lossy JPEG is still nearly two-valued). A breast filed both as a Mass and as a Calc case (the same
-mammogram under two subjects) is one patient, said.
+mammogram under two subjects) is one patient, said. A flat conversion that names each file by its case
+(``<case>_FULL.png``, ``<case>_MASK_1.png``, ``<case>_CROP_1.png``) reads as the tree: a name with an ROI
+word (:data:`ROI_WORDS`) is an abnormality's file, never a scan.
 """
 
 from __future__ import annotations
@@ -77,6 +79,21 @@ def _paths_on_disk(root: Path, rel: Path) -> bool:
 def _case(cell: str) -> str:
     """A path cell's first part, the case folder (``\\`` or ``/`` separated, spaces and newlines trimmed)."""
     return cell.strip().replace("\\", "/").lstrip("./").split("/")[0].strip()
+
+
+#: The words of a flat conversion's names for an abnormality's files (``<case>_MASK_1``, ``<case>_1_crop``).
+ROI_WORDS = frozenset({"mask", "roi", "crop", "cropped"})
+
+
+def _roi_named(rel: Path, case: str) -> str | None:
+    """The abnormality folder (``<case>_<n>``) a file named by its case and an ROI word stands for
+    (``<case>_MASK_1``, ``<case>_CROP_1``, ``<case>_1_mask``); ``None`` for any other file (``<case>_FULL``,
+    ``<case>``, a file of a case folder)."""
+    rest = rel.stem[len(case):] if rel.stem.casefold().startswith(case.casefold()) else ""
+    words = [w for w in re.split(r"[\s_\-.]+", rest.casefold()) if w]
+    if not ROI_WORDS & set(words):
+        return None
+    return f"{case}_{int(n)}" if (n := next((w for w in words if w.isdigit()), None)) is not None else case
 
 
 def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
@@ -162,9 +179,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                     "on disk", "series {!r} of its 'ROI mask file path' is no file on disk")
     else:  # the files of each row's case folder and of its abnormality's folder, wherever they are
         key_of = _case
-        scans_of, rois_of = (join([[_case(row[c])] for _, row in rows], images or (), (header[c],), many=True).files
-                             for c in (c_image, c_mask))
-        rois_of = [[(f, None) for f in found] for found in rois_of]
+        cases, rois_of = (join([[_case(row[c])] for _, row in rows], images or (), (header[c],), many=True).files
+                          for c in (c_image, c_mask))
+        # a flat conversion names an abnormality's files by the case: <case>_MASK_<n>, <case>_CROP_<n> beside
+        # <case>_FULL; they are the case's ROI files, never its scans
+        named = [[(f, _roi_named(f, _case(row[c_image]))) for f in found] for (_, row), found in zip(rows, cases)]
+        scans_of = [[f for f, roi in found if roi is None] for found in named]
+        rois_of = [[(f, None) for f in found or [f for f, roi in case if roi == _case(row[c_mask])]]
+                   for (_, row), found, case in zip(rows, rois_of, named)]
         name, words = "{}", ("case folder {!r} not found (its 'image file path' {!r})", "abnormality folder {!r} not "
                                                                                        "found")
     kinds: dict[Path, tuple[str, str]] = {}  # each ROI file's kind and why, said once

@@ -1,6 +1,7 @@
-"""mini-MIAS as a release's source: ``mdbNNN.pgm`` files at the folder's top with the ``Info.txt``
-that labels them (:func:`parse_mias_info`), the two breasts of a woman one
-patient. Its file is no table of image names: it is recognised beside ``mdb*`` images
+"""mini-MIAS as a release's source: ``mdbNNN`` images (the database's PGM, or a conversion of any
+format and size) in the folder of the ``Info.txt`` that labels them (:func:`parse_mias_info`) or below
+it (``all-mias/`` beside it, as the archive and its mirrors ship it), the two breasts of a woman one
+patient. Its file is no table of image names: it is recognised over ``mdbNNN`` images
 (:func:`recognise`) and claims them (:func:`read`), said as the table that labels them; the loaders of
 :mod:`featbus.datasets.mias` use this module's entries, never the reverse."""
 
@@ -12,12 +13,13 @@ from pathlib import Path
 
 from ._base import Entry, LeftOut, SourceRead
 
-__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "parse_mias_info", "read", "recognise"]
+__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "is_mias_name", "parse_mias_info", "read", "recognise"]
 
 NAME = "mini-MIAS Info.txt"
 MIAS_CLASSES = ("normal", "benign", "malignant")
 #: Classes of each ``task`` of :func:`~featbus.datasets.load_mias`.
 MIAS_TASKS = {"severity": MIAS_CLASSES, "abnormal": ("normal", "abnormal")}
+_MIAS_NAME = re.compile(r"mdb\d{3}", re.IGNORECASE)
 _MIAS_ROW = re.compile(r"^(mdb\d{3})\s+([FGD])\s+([A-Z]{4})(?:\s+([BM]))?(?:\s+(\d+)\s+(\d+)\s+(\d+))?")
 
 
@@ -48,30 +50,38 @@ def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
     return rows
 
 
+def is_mias_name(rel: Path) -> bool:
+    """Whether a file's stem is a mini-MIAS reference, ``mdbNNN`` (any case and suffix)."""
+    return bool(_MIAS_NAME.fullmatch(rel.stem))
+
+
 def recognise(files: list[Path], *, root: Path | None = None, images: list[Path] = ()) -> list[Path]:
-    """The ``Info.txt`` at the folder's top when ``mdb*`` images lie beside it: a mini-MIAS folder."""
-    return [f for f in files if f == Path("Info.txt")] if any(
-        f.parent == Path(".") and f.stem.lower().startswith("mdb") for f in images) else []
+    """The shallowest ``Info.txt`` (any case) with ``mdbNNN`` images in its folder or below: a mini-MIAS
+    folder (an ``Info.txt`` deeper than it is one more file of the release)."""
+    found = sorted((f for f in files if f.name.lower() == "info.txt" and any(
+        is_mias_name(i) and i.parent.is_relative_to(f.parent) for i in images)), key=lambda f: len(f.parts))
+    return found[:1]
 
 
 def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal", *, task: str = "severity",
          table: dict | None = None) -> SourceRead:
-    """The folder's top-level images, labelled for ``task`` by ``Info.txt`` (``table``: its rows, read when
-    not given; the paragraph names it as the table), the two breasts of a woman one patient; a file without
-    a row left out (``no row``); the images below the top (``pectoral/`` references) are none of the
-    release's, set aside."""
+    """The ``mdbNNN`` images in ``Info.txt``'s folder or below, labelled for ``task`` by it (``table``: its
+    rows, read when not given; the paragraph names it as the table), the two breasts of a woman one
+    patient; a file without a row left out (``no row``); the other images there (``pectoral/``
+    references) are none of the release's, set aside."""
     from .._release_types import ReleaseSummary
 
     classes, table = MIAS_TASKS[task], parse_mias_info(root / file) if table is None else table
+    below = [f for f in images if f.parent.is_relative_to(file.parent)]
     got = SourceRead(file, claims_images=True, class_source="Info.txt severity", patient_source="pattern",
                      patient_detail="mdbNNN: the two breasts of one woman are two numbers",
-                     class_order=classes, aside=tuple(f for f in images if f.parent != Path(".")),
+                     class_order=classes, aside=tuple(f for f in below if not is_mias_name(f)),
                      within=ReleaseSummary(root=root, table=root / file, image_column="reference",
                                            label_column="severity"))
-    for rel in (f for f in images if f.parent == Path(".")):
+    for rel in filter(is_mias_name, below):
         ref = rel.stem.lower()
         if ref not in table:
-            got.left_out.append(LeftOut(rel.as_posix(), "no row", "in Info.txt"))
+            got.left_out.append(LeftOut(rel.as_posix(), "no row", f"in {file.as_posix()}"))
             continue
         sev = {r["severity"] for r in table[ref]}
         severity = 2 if "M" in sev else 1 if "B" in sev else 0
