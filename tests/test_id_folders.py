@@ -164,3 +164,30 @@ def test_files_named_by_their_class_folder_stay_classes(tmp_path):
     rel = read_release(root)
     assert rel.summary.classes == {"cyst": 3, "fibroadenoma": 3, "lipoma": 3}
     assert not any("not classes" in n for n in rel.summary.notes)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_id_shaped_folders_without_a_table_are_no_classes(tmp_path, capsys, command):
+    """RSNA's PNG conversion as its Kaggle pages ship it, the images alone (the competition's
+    ``train.csv`` is not part of them): ten folders named by ``patient_id``, numbers of five digits, are
+    ten patients and no class (the read gave ten classes of four images and ``featbus train`` fitted a
+    ten-class model); short numbers (``0/``, ``1/``) and UIDs beside words stay as they were."""
+    built = build_rsna_png_by_patient(tmp_path)
+    (built.root / "train.csv").unlink()
+    rel = read_release(built.root)
+    s = rel.summary
+    assert s.n_images == 40 and s.classes == {} and rel.labels == [None] * 40
+    assert s.n_patients == 10 and s.patient_source == "folder"
+    groups: dict = {}
+    for image, group in zip(rel.images, rel.groups):  # the read's root is the one folder inside, train_images/
+        groups.setdefault(group, set()).add(Path(image).relative_to(built.root).as_posix())
+    assert {frozenset(v) for v in groups.values()} == _truth_partition(built)
+    assert ("The folders '11713', '18362', '20231', '25002' and 6 more are not classes but patients: their names "
+            "are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's; the images are "
+            "unlabelled.") in s.notes
+    line = _train_refused(capsys, built.root, tmp_path / "model.joblib", command)
+    assert "nothing labels the images of" in line and "their names are ids" in line
+    digits = tmp_path / "digits"  # class folders named 0 and 1 (a binary label): classes as before
+    for k, name in enumerate(["0/a_1.png", "0/b_1.png", "1/c_1.png", "1/d_1.png"]):
+        save(digits / name, scan(k))
+    assert read_release(digits).summary.classes == {"0": 2, "1": 2}

@@ -208,11 +208,14 @@ def id_folders(reader, images, folder_classes, below, summary) -> str | None:
     """Why the class folders are ids, never classes (set on the reader, ``id_level``, and said in
     ``summary``'s notes), ``None`` when they are classes: their names are the values of a table's
     patient, study or image column (:func:`_table_ids`), or each holds one patient's images
-    (:func:`_one_patient_each`). Folders named as the classes are always classes."""
+    (:func:`_one_patient_each`), or each is shaped as an id (:data:`ID_VALUE`: RSNA's patient folders
+    without the competition's table). Folders named as the classes are always classes."""
     names = sorted({c for c in folder_classes if c}, key=_natural_key)
     if len(names) < 2 or all(class_of_value(n) for n in names):
         return None
-    why = _table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes, below)
+    why = (_table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes, below)
+           or ("their names are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's"
+               if all(ID_VALUE.fullmatch(_id_key(n)) for n in names) else None))
     if why is None:
         return None
     shown = ", ".join(repr(n) for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
