@@ -151,3 +151,27 @@ def test_cmmd_conversion_spelling_the_side_left_right_joins_the_table_s_l_r(tmp_
     s = rel.summary
     assert len(rel.images) == 18 and s.classes == {"Benign": 6, "Malignant": 12} and s.n_patients == 7
     assert {Path(p).name: m["laterality"] for p, m in zip(rel.images, rel.meta)}["D1-0003_RIGHT_MLO.png"] == "R"
+
+
+@pytest.mark.parametrize("name", ["cmmd", "inbreast"])
+def test_a_conversion_without_its_table_groups_a_womans_views_by_their_names(tmp_path, name):
+    """CMMD's and INbreast's PNG conversions with their tables left behind (the images alone, as many
+    copies ship): unlabelled, and a woman's views one patient by the names' side and view
+    (``D1-0001_L_CC``; ``<file>_<patient>_MG_R_CC_ANON``, the file number unique to each image). They
+    were one patient per image: a woman's CC and MLO views in different folds."""
+    from _mammo_builders import build_inbreast
+
+    built = (build_cmmd if name == "cmmd" else build_inbreast)(tmp_path, png=True)
+    for table in [*built.root.rglob("*.xls*"), *built.root.rglob("*.csv")]:
+        table.unlink()
+    rel = read_release(built.root)
+    s = rel.summary
+    assert s.classes == {} and s.patient_source == "file-name prefix" and not s.left_out
+    got: dict = {}
+    for image, group in zip(rel.images, rel.groups):
+        got.setdefault(group, set()).add(Path(image).relative_to(built.root).as_posix())
+    want: dict = {}
+    for image, (_, patient, _) in built.truth.items():
+        want.setdefault(patient, set()).add(image)
+    assert {frozenset(v) for v in got.values()} == {frozenset(v) for v in want.values()}
+    assert s.n_patients == len(want) == {"cmmd": 7, "inbreast": 6}[name]

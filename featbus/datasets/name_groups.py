@@ -17,11 +17,15 @@ import numpy as np
 
 from ._release_rules import class_of_value, original_stem, split_of
 
-__all__ = ["PREFIX_NUMBER", "name_groups", "pattern_groups", "propose_prefix_groups"]
+__all__ = ["PREFIX_NUMBER", "SIDE_VIEW", "name_groups", "pattern_groups", "propose_prefix_groups"]
 
 #: The file-name shape whose prefix names a patient: a prefix, then ``_``, ``-``, ``@`` or spaces, then a
 #: number at the end of the file stem (``ABCD_012``, ``case 7-3``, ``P0012_1``, BUS-CoT's ``000000@1``).
 PREFIX_NUMBER = re.compile(r"^(?P<prefix>.+?)[\s_\-@]+\d+$")
+#: A mammogram's file name that says the breast's side and view: the patient before them, ``<patient>_<side>_<view>``
+#: (CMMD's conversions, ``D1-0001_L_CC``; INbreast's ``<file>_<patient>_MG_<side>_<view>_ANON``).
+SIDE_VIEW = re.compile(r"^(?P<prefix>.+?)[\s_\-.]+(?:MG[\s_\-.]+)?(?:L|R|LEFT|RIGHT)[\s_\-.]+"
+                       r"(?:CC|MLO|ML|LM|LMO|XCCL|XCCM|FB|SIO|AT)(?:[\s_\-.].*)?$", re.IGNORECASE)
 
 
 def _stems(paths: Sequence[str | os.PathLike]) -> list[str]:
@@ -85,10 +89,12 @@ def pattern_groups(paths: Sequence[str | os.PathLike], pattern: str) -> tuple[np
 
 
 def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[str] = ()) -> list[str] | None:
-    """Each image's patient as the prefix of a ``PREFIX_NUMBER`` file name, or ``None`` when the
-    names do not say patients that way.
+    """Each image's patient as the prefix of a ``PREFIX_NUMBER`` file name, or of a mammogram's name
+    before the breast's side and view, or ``None`` when the names do not say patients that way.
 
-    A proposal needs every file stem of that shape (:data:`PREFIX_NUMBER`), at least two
+    A proposal needs every file stem of one shape: a mammogram's side and view (:data:`SIDE_VIEW`:
+    the views of a woman's breasts are one patient, less a leading ``_`` part that differs for every
+    image, INbreast's file number), else a number at the end (:data:`PREFIX_NUMBER`); at least two
     prefixes, some prefix shared by two images, and prefixes that are not the class names
     (``benign_1.png``, ``malignant_2.png`` name a class, not a patient; nor do ``B_1``, ``M_2``, a
     class's usual spellings) nor splits (``train_0.png``, ``test_3.png``).
@@ -102,11 +108,23 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     True
     >>> propose_prefix_groups(["benign_1.png", "malignant_2.png", "benign_3.png"], ["benign", "malignant"]) is None
     True
+    >>> propose_prefix_groups(["D1-0001_L_CC.png", "D1-0001_R_MLO.png", "D1-0002_L_CC.png"])
+    ['D1-0001', 'D1-0001', 'D1-0002']
+    >>> propose_prefix_groups(["22614236_c2fd_MG_L_CC_ANON.dcm", "22614266_c2fd_MG_L_ML_ANON.dcm",
+    ...                        "22670094_8a1b_MG_R_CC_ANON.dcm"])
+    ['c2fd', 'c2fd', '8a1b']
     """
-    found = [PREFIX_NUMBER.match(stem) for stem in _stems(paths)]
-    if not all(found):
-        return None
-    prefixes = [m.group("prefix") for m in found]
+    stems = _stems(paths)
+    found = [SIDE_VIEW.match(stem) for stem in stems]
+    if all(found):  # a woman's views: the name before the side, less a leading part each image has its own
+        prefixes = [m.group("prefix") for m in found]
+        while len({p.split("_", 1)[0] for p in prefixes}) == len(prefixes) > 1 and all("_" in p for p in prefixes):
+            prefixes = [p.split("_", 1)[1] for p in prefixes]
+    else:
+        found = [PREFIX_NUMBER.match(stem) for stem in stems]
+        if not all(found):
+            return None
+        prefixes = [m.group("prefix") for m in found]
     distinct = set(prefixes)
     names = {str(c).strip().casefold() for c in classes}
     if (len(distinct) < 2 or len(distinct) == len(prefixes)
