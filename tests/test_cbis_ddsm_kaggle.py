@@ -105,3 +105,24 @@ def test_a_flat_png_conversion_named_by_case_reads_whole(tmp_path, words):
     assert s.classes == {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 5, "MALIGNANT": 7} and s.n_mask_files == 18
     assert {x.reason for x in s.left_out} == {"cropped image"} and len(s.left_out) == 18
     assert all("_crop" in x.item.lower() for x in s.left_out)
+
+
+def test_the_kaggle_download_zip_names_its_tables_to_unpack(tmp_path):
+    """The Kaggle conversion as downloaded, ``archive.zip``: its case descriptions and ``dicom_info.csv`` are
+    read by a source that opens the files it joins (pixels tell masks from crops), so inside a zip they are
+    named, one by one, to be unpacked; they were read as plain tables ('names 0 images', ``dicom_info.csv``'s
+    ``PatientID`` taken for the patients) without a word that the labels were there."""
+    import zipfile
+
+    built = build_cbis_ddsm_kaggle(tmp_path / "src")
+    with zipfile.ZipFile(tmp_path / "archive.zip", "w") as z:
+        for f in sorted(built.root.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(built.root).as_posix())
+    s = read_release(tmp_path / "archive.zip").summary
+    unpack = {x.item.split("!", 1)[1] for x in s.left_out if "CBIS-DDSM case descriptions" in x.detail
+              and "unpack the archive to use it" in x.detail}
+    assert unpack == {f"csv/{n}" for n in ("calc_case_description_test_set.csv", "calc_case_description_train_set.csv",
+                                           "mass_case_description_test_set.csv", "mass_case_description_train_set.csv",
+                                           "dicom_info.csv", "meta.csv")}
+    assert s.table is None and s.classes == {}

@@ -327,3 +327,28 @@ def test_mias_as_its_mirrors_and_conversions_ship_it(mias_root, tmp_path, layout
     assert d.images[0].shape == (round(1024 * scale),) * 2
     assert d.lesions[0] == [(round((1024 - 425) * scale), round(535 * scale), round(197 * scale))]
     assert d.masks[0][round((1024 - 425) * scale), round(535 * scale)]
+
+
+def test_mias_inside_its_download_zip_reads_as_the_folder(mias_root, tmp_path):
+    """Kaggle's mini-MIAS download as it comes, a zip of ``Info.txt`` beside ``all-mias/``, read in place: the
+    labels and women of the folder (it was unlabelled, ``Info.txt`` 'names 0 images'); an ``Info.txt`` that does
+    not parse is named by its member, as in a folder."""
+    import zipfile
+
+    from featbus.datasets import read_release
+
+    refs = ["mdb001", "mdb002", "mdb003", "mdb023"]
+    with zipfile.ZipFile(tmp_path / "archive.zip", "w") as z:
+        z.write(mias_root / "Info.txt", "Info.txt")
+        for ref in refs:
+            z.write(mias_root / f"{ref}.pgm", f"all-mias/{ref}.pgm")
+    rel = read_release(tmp_path / "archive.zip")
+    s = rel.summary
+    assert s.n_images == 4 and not s.left_out and s.patient_source == "pattern" and s.n_patients == 3
+    assert [Path(str(i)).stem for i in rel.images] == refs and rel.labels == ["benign", "benign", "normal", "malignant"]
+    with zipfile.ZipFile(tmp_path / "broken.zip", "w") as z:
+        z.writestr("Info.txt", "mdb001 G CIRC B 535 425 197\nmdb002 bad row\n")
+        z.write(mias_root / "mdb001.pgm", "all-mias/mdb001.pgm")
+    s = read_release(tmp_path / "broken.zip").summary
+    assert s.classes == {} and any("broken.zip!Info.txt' line 2: cannot parse 'mdb002 bad row'" in c
+                                   for c in s.table_candidates)

@@ -86,20 +86,24 @@ def walk_archive(archive: Path, also: tuple[str, ...] = ()
     return root, images, others, left_out
 
 
-def in_place(root: ArchiveRoot, others: list[Path]) -> tuple[list[Path], list[LeftOut]]:
+def in_place(root: ArchiveRoot, others: list[Path], images: list[Path] = ()) -> tuple[list[Path], list[LeftOut]]:
     """``(the tables read in place, the others left out)``: the files a source that reads inside an
     archive (``IN_ARCHIVES``) may claim and the plain tables, in place; a file another source claims
-    (a YOLO export's labels, COCO JSON, a CMMD table) or of no table suffix named, not read (unpack the
-    archive to use it)."""
-    import inspect
-
-    from . import modules
+    (a YOLO export's labels, COCO JSON, a CMMD table, CBIS-DDSM's case descriptions) or of no table suffix
+    named, not read (unpack the archive to use it). A source's ``recognise`` that opens a file reads the
+    member in place; one that cannot claims nothing here."""
+    from . import _taken, modules
 
     claimed: dict[Path, str] = {}
     for source in modules():
-        if getattr(source, "IN_ARCHIVES", False) or "root" in inspect.signature(source.recognise).parameters:
-            continue  # a source whose recognise opens a file: one of the plain tables here, or its own
-        for f in source.recognise([f for f in others if f not in claimed]):
+        if getattr(source, "IN_ARCHIVES", False):
+            continue
+        try:
+            found = source.recognise([f for f in others if f not in claimed],
+                                     **_taken(source.recognise, root=root, images=images))
+        except (OSError, ValueError, AttributeError, TypeError):  # a member its recognise cannot open in place
+            continue
+        for f in found:
             claimed[f] = source.NAME
     tables, left_out = [], []
     for rel in others:
@@ -135,7 +139,7 @@ def read_archive(path: Path, arbiter):
                   f"({', '.join(repr(n) for n in nested[:3])}{', ...' if len(nested) > 3 else ''}), not opened: "
                   "unpack the outer one and read what it holds" if nested else "")
         raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the archive {str(path)!r}{inside}")
-    tables, not_read = in_place(root, others)
+    tables, not_read = in_place(root, others, files)
     left_out += not_read
     try:  # the sources that read their tables inside an archive (RSNA's train.csv), as in a folder
         reads, tables = read_sources(root, tables, files, "normal", in_archive=True, arbiter=arbiter)

@@ -56,24 +56,27 @@ SIDE_VIEW = ("left or right breast", "image view")
 DICOM_INFO, META = "dicom_info.csv", "meta.csv"
 
 
-def recognise(files: list[Path], root: Path) -> list[Path]:
+def recognise(files: list[Path], root: Path, *, images: list[Path] = ()) -> list[Path]:
     """The four description tables (by their published names) where their paths are TCIA's UID
-    folders, not on disk, and beside them a JPEG conversion's ``dicom_info.csv`` and ``meta.csv``; a
-    copy whose paths are its files (the PNG-converted shape commonly shared) is a table like any other,
-    read by its columns."""
-    mine = [f for f in files if TABLE.match(f.name) and not _paths_on_disk(root, f)]
+    folders, not the release's images, and beside them a JPEG conversion's ``dicom_info.csv`` and
+    ``meta.csv``; a copy whose paths are its files (the PNG-converted shape commonly shared) is a table
+    like any other, read by its columns."""
+    listed = {f.as_posix().casefold() for f in images}
+    mine = [f for f in files if TABLE.match(f.name) and not _paths_on_disk(root, f, listed)]
     folders = {f.parent for f in mine}
     return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
 
 
-def _paths_on_disk(root: Path, rel: Path) -> bool:
-    """Whether the first row's ``image file path`` names a file (beside the table or under ``CBIS-DDSM/``)."""
+def _paths_on_disk(root: Path, rel: Path, listed: set[str]) -> bool:
+    """Whether the first row's ``image file path`` names one of the release's images (``listed``, relative
+    POSIX paths in any case), beside the table or under ``CBIS-DDSM/``."""
     try:
         _, rows, (c_path,) = table(root, rel, ("image file path",))
     except (OSError, ValueError):  # SourceError is a ValueError
         return False
     cell = rows[0][1][c_path].strip().replace("\\", "/") if rows else ""
-    return bool(cell) and any((root / base / cell).is_file() for base in (rel.parent, rel.parent / "CBIS-DDSM"))
+    return bool(cell) and any((base / cell).as_posix().casefold() in listed
+                              for base in (rel.parent, rel.parent / "CBIS-DDSM"))
 
 
 def _case(cell: str) -> str:

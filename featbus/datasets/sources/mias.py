@@ -11,11 +11,14 @@ import os
 import re
 from pathlib import Path
 
+from ... import io as _io
 from ._base import Entry, LeftOut, SourceRead
+from ._refs import member_file
 
 __all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "is_mias_name", "parse_mias_info", "read", "recognise"]
 
 NAME = "mini-MIAS Info.txt"
+IN_ARCHIVES = True
 MIAS_CLASSES = ("normal", "benign", "malignant")
 #: Classes of each ``task`` of :func:`~featbus.datasets.load_mias`.
 MIAS_TASKS = {"severity": MIAS_CLASSES, "abnormal": ("normal", "abnormal")}
@@ -33,6 +36,8 @@ def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
     the file: ``y`` is measured from the BOTTOM edge.
     """
     rows: dict[str, list[dict]] = {}
+    if os.path.getsize(path) > _io.MAX_TABLE_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {_io.limit_words('MAX_TABLE_BYTES')}: no mini-MIAS Info.txt")
     with open(path, encoding="latin-1", newline=None) as fh:  # newline=None: CRLF -> \n
         for n, line in enumerate(fh, 1):
             line = line.strip()
@@ -55,7 +60,7 @@ def is_mias_name(rel: Path) -> bool:
     return bool(_MIAS_NAME.fullmatch(rel.stem))
 
 
-def recognise(files: list[Path], *, root: Path | None = None, images: list[Path] = ()) -> list[Path]:
+def recognise(files: list[Path], *, images: list[Path] = ()) -> list[Path]:
     """The shallowest ``Info.txt`` (any case) with ``mdbNNN`` images in its folder or below: a mini-MIAS
     folder (an ``Info.txt`` deeper than it is one more file of the release)."""
     found = sorted((f for f in files if f.name.lower() == "info.txt" and any(
@@ -71,7 +76,13 @@ def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal"
     references) are none of the release's, set aside."""
     from .._release_types import ReleaseSummary
 
-    classes, table = MIAS_TASKS[task], parse_mias_info(root / file) if table is None else table
+    classes = MIAS_TASKS[task]
+    if table is None:
+        with member_file(root / file) as path:  # inside a zip or tar, a private copy within MAX_TABLE_BYTES
+            try:
+                table = parse_mias_info(path)
+            except ValueError as exc:
+                raise ValueError(str(exc).replace(str(path), os.fspath(root / file))) from None
     below = [f for f in images if f.parent.is_relative_to(file.parent)]
     got = SourceRead(file, claims_images=True, class_source="Info.txt severity", patient_source="pattern",
                      patient_detail="mdbNNN: the two breasts of one woman are two numbers",
