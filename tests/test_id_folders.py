@@ -191,3 +191,22 @@ def test_id_shaped_folders_without_a_table_are_no_classes(tmp_path, capsys, comm
     for k, name in enumerate(["0/a_1.png", "0/b_1.png", "1/c_1.png", "1/d_1.png"]):
         save(digits / name, scan(k))
     assert read_release(digits).summary.classes == {"0": 2, "1": 2}
+
+
+def test_split_folders_with_an_images_word_are_splits_never_classes(tmp_path):
+    """RSNA's PNG conversion of both parts without their tables: ``train_images/<patient_id>/`` and
+    ``test_images/<patient_id>/`` are the splits and the patients (they read as two classes,
+    'train_images' and 'test_images', a model to tell the competition's parts apart)."""
+    train = build_rsna_png_by_patient(tmp_path / "train")
+    test = build_rsna_png_by_patient(tmp_path / "test", part="test")
+    root = tmp_path / "rsna"
+    root.mkdir()
+    (train.root / "train_images").rename(root / "train_images")
+    (test.root / "test_images").rename(root / "test_images")
+    s = read_release(root).summary
+    assert s.classes == {} and s.splits == {"train": 40, "test": 40}
+    assert s.patient_source == "folder" and s.n_patients == 10  # the builder's two parts share their patients
+    from featbus.datasets._release_rules import split_of
+
+    assert [split_of(v) for v in ("train_images", "images_test", "test_set", "TrainData", "dataset", "trainval")] == \
+        ["train", "test", "test", "train", None, None]

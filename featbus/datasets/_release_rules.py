@@ -52,17 +52,23 @@ _AFTER = re.compile(rf"^(?P<core>.+?){_SEP}*(?P<word>{_WORDS}){_SEP}*(?P<n>\d+)?
 _BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.IGNORECASE)
 
 
+#: A split's word with the images' word beside it: RSNA's ``train_images/``, ``images_test/``, ``test_set/``.
+_IMAGES_WORD = r"(?:images?|imgs?|png|jpe?g|dicom|dcm|data|set)"
+_SPLIT_AFFIX = re.compile(rf"^{_IMAGES_WORD}|{_IMAGES_WORD}$")
+
+
 def split_of(value: str) -> str | None:
-    """The split a folder name or a split column's value spells (:data:`SPLITS`, any case): ``"train"``,
-    ``"valid"`` or ``"test"``; ``""`` for an empty value (no split given), None for any other.
+    """The split a folder name or a split column's value spells (:data:`SPLITS`, any case, alone or with
+    an images' word beside it): ``"train"``, ``"valid"`` or ``"test"``; ``""`` for an empty value (no
+    split given), None for any other.
 
     Examples
     --------
-    >>> split_of("Validation"), split_of("TEST"), split_of(""), split_of("fold1")
-    ('valid', 'test', '', None)
+    >>> split_of("Validation"), split_of("TEST"), split_of(""), split_of("fold1"), split_of("train_images")
+    ('valid', 'test', '', None, 'train')
     """
     key = column_key(value)
-    return SPLITS.get(key) if key else ""
+    return (SPLITS.get(key) or SPLITS.get(_SPLIT_AFFIX.sub("", key))) if key else ""
 
 
 def folder_split(path) -> str | None:
@@ -96,7 +102,7 @@ def is_mask_folder(name: str) -> bool:
 def is_container(name: str, release_name: str = "") -> bool:
     """Whether a folder name is a container (:data:`CONTAINER_FOLDERS`, or the release's own name)."""
     key = column_key(name)
-    return (key in CONTAINER_FOLDERS or key in SPLIT_FOLDERS
+    return (key in CONTAINER_FOLDERS or key in SPLIT_FOLDERS or bool(split_of(name))
             or (bool(release_name) and key == column_key(release_name)))
 
 
