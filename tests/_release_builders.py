@@ -141,6 +141,25 @@ def build_busi(tmp: Path) -> Built:
     return b
 
 
+def build_busi_flat(tmp: Path) -> Built:
+    """BUSI as segmentation repositories and Kaggle copies flatten it: every image in ``images/``, its
+    masks in ``masks/`` under the same name plus ``_mask`` (``_mask_1`` for a second lesion), the class
+    only in each file name's first word (``benign (1).png``). No patient is given.
+    """
+    b = Built(tmp / "BUSI_flat")
+    k = 0
+    for label, n in (("benign", 3), ("malignant", 2), ("normal", 2)):
+        for i in range(1, n + 1):
+            k += 1
+            b.image(f"images/{label} ({i}).png", k, label=label, masks=(f"masks/{label} ({i})_mask.png",),
+                    lesion=label != "normal")
+    b.extra_mask("masks/benign (2)_mask_1.png", 2)
+    b.truth["images/benign (2).png"] = ("benign", "images/benign (2).png",
+                                        ("masks/benign (2)_mask.png", "masks/benign (2)_mask_1.png"))
+    b.expect = _expect(left_out={})
+    return b
+
+
 def build_bus_bra(tmp: Path) -> Built:
     """BUS-BRA, Gómez-Flores et al., Medical Physics 51(4):3110 (2024), doi:10.5281/zenodo.8231412.
 
@@ -720,6 +739,7 @@ DICOM_LAYOUTS: dict[str, Callable[[Path], Built]] = {
 #: Every layout: name -> builder (``builder(tmp_path) -> Built``).
 LAYOUTS: dict[str, Callable[[Path], Built]] = {
     "busi": build_busi,
+    "busi-flat": build_busi_flat,
     "bus-bra": build_bus_bra,
     "breast-lesions-usg": build_breast_lesions_usg,
     "busi-whu": build_busi_whu,

@@ -449,7 +449,7 @@ class Reader:
     def _labels(self, chosen, images, rows_of, label_column, summary):
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
-        else none."""
+        else the class word every file name starts with (:func:`~.sources.folders.name_labels`), else none."""
         folder_classes, below = folder_levels(self, images)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
@@ -460,7 +460,7 @@ class Reader:
                 return found
         if any(folder_classes) and folders.id_folders(self, images, folder_classes, below, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
-        return [None] * len(images), None, []
+        return folders.name_labels(self, images) or ([None] * len(images), None, [])
 
     def _groups(self, chosen, images, rows_of, group_column, group_pattern, class_order, summary):
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the

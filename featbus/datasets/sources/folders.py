@@ -25,7 +25,8 @@ from .._release_tables import TableError
 from ..name_groups import propose_prefix_groups
 from . import dicom, table
 
-__all__ = ["folder_labels", "folder_levels", "id_folders", "masks_not_a_class", "name_patients", "table_by_folder"]
+__all__ = ["folder_labels", "folder_levels", "id_folders", "masks_not_a_class", "name_labels", "name_patients",
+           "table_by_folder"]
 
 
 def folder_levels(reader, images: list[Path], labelled: bool = False,
@@ -106,6 +107,22 @@ def folder_labels(reader, images, folder_classes):
             names.remove(c)
             folder_classes = [None if f == c else f for f in folder_classes]
     return folder_classes, "the folder names", names
+
+
+#: A file name's first word, before a separator, a bracket or a number (BUSI's ``benign (1)``, ``malignant_12``).
+_FIRST_WORD = re.compile(r"^(?P<word>[A-Za-z]+)(?=[\s_\-(\[]|\d)")
+
+
+def name_labels(reader, images):
+    """``(labels, class source, class order)`` from the class word every image's file name starts with
+    (BUSI flattened into ``images/`` + ``masks/``: ``benign (1).png``, ``malignant (1).png``), at least two
+    classes, each a class's usual spelling (never one letter); ``None`` otherwise."""
+    words = [(m.group("word") if (m := _FIRST_WORD.match(original_stem(img.stem)[0])) else "") for img in images]
+    names = sorted(set(words), key=_natural_key)
+    if len(names) < 2 or not all(class_of_value(w) for w in names):
+        return None
+    _check_label_spellings(names, f"the file names of {str(reader.root)!r}")
+    return words, f"the class word each file name starts with ({images[0].name!r} -> {words[0]!r})", names
 
 
 def masks_not_a_class(masks: str, images: str) -> str:
