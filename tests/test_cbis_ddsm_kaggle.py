@@ -105,6 +105,9 @@ def test_a_flat_png_conversion_named_by_case_reads_whole(tmp_path, words):
     assert s.classes == {"BENIGN": 4, "BENIGN_WITHOUT_CALLBACK": 5, "MALIGNANT": 7} and s.n_mask_files == 18
     assert {x.reason for x in s.left_out} == {"cropped image"} and len(s.left_out) == 18
     assert all("_crop" in x.item.lower() for x in s.left_out)
+    text = s.text()  # no case folders: the paragraph says the files are named by their case
+    assert "joined by the case (the first part of 'image file path'; its UID folders are not on disk) in each file " \
+        "name" in text and "the ROI mask named by each abnormality (<case>_<n> in its name)" in text
 
 
 def test_the_kaggle_download_zip_names_its_tables_to_unpack(tmp_path):

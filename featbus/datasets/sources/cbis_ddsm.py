@@ -166,7 +166,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                          "SeriesDescription): what the case tables join through, no labels")
     if file.name.casefold() == META:
         return SourceRead(file, not_used="the download's manifest (one row a series): no labels")
-    converted = (root / file.parent / DICOM_INFO).is_file()
+    converted, flat = (root / file.parent / DICOM_INFO).is_file(), False
     got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id", key=(
         f"the series UID of 'image file path' and 'ROI mask file path' (their third part), through "
         f"{(file.parent / DICOM_INFO).as_posix()}'s image_path" if converted else
@@ -192,6 +192,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                    for (_, row), found, case in zip(rows, rois_of, named)]
         name, words = "{}", ("case folder {!r} not found (its 'image file path' {!r})", "abnormality folder {!r} not "
                                                                                        "found")
+        flat = any(_case(row[c_image]).casefold() not in {p.casefold() for p in f.parts[:-1]}
+                   for (_, row), found in zip(rows, scans_of) for f in found)
+        if flat:  # each file named by its case, no case folders: the paragraph says so
+            got.key = ("the case (the first part of 'image file path'; its UID folders are not on disk) in each "
+                       "file name")
     kinds: dict[Path, tuple[str, str]] = {}  # each ROI file's kind and why, said once
     scans: dict[tuple, dict] = {}
     for (line, row), found, roi_files in zip(rows, scans_of, rois_of):
@@ -240,6 +245,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
     got.mask_rule = ("the ROI mask of each abnormality's series, joined through dicom_info.csv and told from the "
                      "cropped image by its SeriesDescription or its pixels" if converted else
-                     "the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its "
+                     ("the ROI mask named by each abnormality (<case>_<n> in its name)" if flat else
+                      "the ROI mask in each abnormality's folder <case>_<n>") + ", told from the cropped image by its "
                      "pixels (0 and one value, at the scan's size)")
     return got
