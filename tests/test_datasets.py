@@ -352,3 +352,28 @@ def test_mias_inside_its_download_zip_reads_as_the_folder(mias_root, tmp_path):
     s = read_release(tmp_path / "broken.zip").summary
     assert s.classes == {} and any("broken.zip!Info.txt' line 2: cannot parse 'mdb002 bad row'" in c
                                    for c in s.table_candidates)
+
+
+@pytest.mark.parametrize("header", ["REFNUM,BG,CLASS,SEVERITY,X,Y,RADIUS", "ref,tissue,abnormality,severity,x,y,r"])
+def test_mias_with_info_txt_as_a_table_reads_as_info_txt(mias_root, tmp_path, header):
+    """mini-MIAS with ``Info.txt`` turned into a CSV, as Kaggle notebooks write it (``REFNUM, BG, CLASS,
+    SEVERITY, X, Y, RADIUS``, a normal film's severity empty), under any column names: the films' labels and
+    women as ``Info.txt`` gives them (it stopped at "image 'mdb003.png' has an empty 'SEVERITY'")."""
+    from featbus.datasets import read_release
+    from featbus.datasets.sources.mias import parse_mias_info
+
+    info = parse_mias_info(mias_root / "Info.txt")
+    refs = ["mdb001", "mdb002", "mdb003", "mdb005", "mdb023", "mdb059"]
+    lines = [header]
+    for ref in refs:
+        (tmp_path / f"{ref}.png").write_bytes((mias_root / f"{ref}.pgm").read_bytes())  # a PGM named .png reads
+        for r in info[ref]:
+            lines.append(",".join([ref, r["tissue"], r["abnormality"], r["severity"] or "",
+                                   *("" if r[k] is None else str(r[k]) for k in ("x", "y", "radius"))]))
+    (tmp_path / "mias_info.csv").write_text("\n".join(lines) + "\n")
+    rel = read_release(tmp_path)
+    s = rel.summary
+    assert s.table == tmp_path / "mias_info.csv" and s.label_column == header.split(",")[3]
+    assert [Path(i).stem for i in rel.images] == refs and not s.left_out
+    assert rel.labels == ["benign", "benign", "normal", "benign", "malignant", "benign"]
+    assert s.patient_source == "pattern" and s.n_patients == 5 and "mini-MIAS's severity" in s.class_source

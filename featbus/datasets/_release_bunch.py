@@ -34,7 +34,7 @@ def _groups(rel, kept_groups, paths, images, n_jobs, duplicate_threshold, guess_
     source = s.patient_source
     if not guess_groups and source in ("file-name prefix", "one per image"):
         return np.arange(len(images)), None, False
-    if source in ("pattern", "file-name prefix") and s.class_source != "Info.txt severity":
+    if source == "file-name prefix" or (source == "pattern" and rel.group_pattern is not None):  # not mini-MIAS's
         found = name_groups(paths, pattern=rel.group_pattern, classes=list(rel.class_order))
         if found is not None:
             over = "".join(s.patient_detail.partition(" (over ")[1:])  # the column the pattern ran over, if any

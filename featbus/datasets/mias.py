@@ -41,7 +41,7 @@ def mias_folder(root: str | os.PathLike) -> Path | None:
     if not any(f.name.lower() == "info.txt" and f.is_file() for d in near for f in _entries(d)):
         return None  # no Info.txt here or one level down: no walk of the folder
     images, tables, _ = walk_release(root)
-    found = recognise(tables, images=images)
+    found = recognise([t for t in tables if t.name.lower() == "info.txt"], root=root, images=images)
     return root / found[0].parent if found else None
 
 

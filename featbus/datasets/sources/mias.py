@@ -12,10 +12,14 @@ import re
 from pathlib import Path
 
 from ... import io as _io
+from .._release_rules import column_key
+from .._release_tables import TableError
 from ._base import Entry, LeftOut, SourceRead
 from ._refs import member_file
+from .table import read_at
 
-__all__ = ["MIAS_CLASSES", "MIAS_TASKS", "NAME", "is_mias_name", "parse_mias_info", "read", "recognise"]
+__all__ = ["ABNORMALITIES", "MIAS_CLASSES", "MIAS_TASKS", "NAME", "is_mias_name", "parse_mias_info", "read",
+           "recognise", "table_rows"]
 
 NAME = "mini-MIAS Info.txt"
 IN_ARCHIVES = True
@@ -60,12 +64,72 @@ def is_mias_name(rel: Path) -> bool:
     return bool(_MIAS_NAME.fullmatch(rel.stem))
 
 
-def recognise(files: list[Path], *, images: list[Path] = ()) -> list[Path]:
-    """The shallowest ``Info.txt`` (any case) with ``mdbNNN`` images in its folder or below: a mini-MIAS
-    folder (an ``Info.txt`` deeper than it is one more file of the release)."""
-    found = sorted((f for f in files if f.name.lower() == "info.txt" and any(
-        is_mias_name(i) and i.parent.is_relative_to(f.parent) for i in images)), key=lambda f: len(f.parts))
-    return found[:1]
+#: mini-MIAS's classes of abnormality (``Info.txt``'s third column), ``NORM`` for a normal film.
+ABNORMALITIES = frozenset({"CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM"})
+#: A user's table of ``Info.txt`` (Kaggle notebooks' ``REFNUM, BG, CLASS, SEVERITY, X, Y, RADIUS``): its columns,
+#: found by their values, and the coordinates' by their names (compared as :func:`column_key`).
+_VALUES = {"reference": lambda v: bool(_MIAS_NAME.fullmatch(v)), "tissue": lambda v: v.upper() in ("F", "G", "D"),
+           "abnormality": lambda v: v.upper() in ABNORMALITIES, "severity": lambda v: v.upper() in ("B", "M", "")}
+_COORDINATES = {"x": ("x",), "y": ("y",), "radius": ("radius", "r", "rad")}
+_TABLES = (".csv", ".tsv", ".xlsx", ".xls")
+
+
+def table_rows(header: list[str], rows: list[list[str]]) -> tuple[dict[str, list[dict]], dict[str, str]] | None:
+    """``(Info.txt's rows, the columns read)`` from a table of its columns (a user's CSV or Excel copy of
+    ``Info.txt``, any column names: each found by its values, the coordinates ``X``, ``Y``, ``RADIUS`` by
+    their names), as :func:`parse_mias_info` gives them; ``None`` when the table is not one."""
+    if not rows:
+        return None
+    cells = [[(row[c] if c < len(row) else "").strip() for row in rows] for c in range(len(header))]
+    found = {what: next((c for c, vals in enumerate(cells) if all(map(test, vals))), None)
+             for what, test in _VALUES.items()}
+    if None in found.values() or len(set(found.values())) < 4:
+        return None
+    found.update({what: next((c for c, h in enumerate(header) if column_key(h) in names), None)
+                  for what, names in _COORDINATES.items()})
+    out: dict[str, list[dict]] = {}
+    for row in zip(*cells):
+        coords = [row[found[k]] if found[k] is not None else "" for k in _COORDINATES]
+        numbers = [int(float(v)) for v in coords] if all(re.fullmatch(r"\d+(\.0*)?", v) for v in coords) else [None] * 3
+        out.setdefault(row[found["reference"]].lower(), []).append(
+            {"tissue": row[found["tissue"]].upper(), "abnormality": row[found["abnormality"]].upper(),
+             "severity": row[found["severity"]].upper() or None, **dict(zip(_COORDINATES, numbers))})
+    return out, {what: header[c] for what, c in found.items() if c is not None}
+
+
+def _rows(root: Path, file: Path) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """``(Info.txt's rows, the columns read)`` of ``file``: ``Info.txt`` itself (within
+    :data:`~featbus.io.MAX_TABLE_BYTES`, a zip's or tar's member from its private copy), or a table of its
+    columns (:func:`table_rows`); a :class:`ValueError` naming the file when it is neither."""
+    if file.suffix.lower() in _TABLES:
+        header, rows = read_at(root, file)
+        if (got := table_rows(header, rows)) is None:
+            raise ValueError(f"{os.fspath(root / file)!r} holds no mini-MIAS rows (mdbNNN, class, severity)")
+        return got
+    with member_file(root / file) as path:  # inside a zip or tar, a private copy within MAX_TABLE_BYTES
+        try:
+            return parse_mias_info(path), {"reference": "reference", "severity": "severity"}
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(str(path), os.fspath(root / file))) from None
+
+
+def recognise(files: list[Path], *, root: Path, images: list[Path] = ()) -> list[Path]:
+    """The shallowest ``Info.txt`` (any case), else table of its columns (:func:`table_rows`), with
+    ``mdbNNN`` images in its folder or below: a mini-MIAS folder (an ``Info.txt`` deeper than it is one
+    more file of the release)."""
+    def over_images(f: Path) -> bool:
+        return any(is_mias_name(i) and i.parent.is_relative_to(f.parent) for i in images)
+
+    found = sorted((f for f in files if f.name.lower() == "info.txt" and over_images(f)), key=lambda f: len(f.parts))
+    if found or not any(map(is_mias_name, images)):
+        return found[:1]
+    for f in sorted((f for f in files if f.suffix.lower() in _TABLES and over_images(f)), key=lambda f: len(f.parts)):
+        try:
+            if table_rows(*read_at(root, f)) is not None:
+                return [f]
+        except (TableError, OSError, ValueError):  # a table the table reader names
+            continue
+    return []
 
 
 def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal", *, task: str = "severity",
@@ -77,18 +141,16 @@ def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal"
     from .._release_types import ReleaseSummary
 
     classes = MIAS_TASKS[task]
-    if table is None:
-        with member_file(root / file) as path:  # inside a zip or tar, a private copy within MAX_TABLE_BYTES
-            try:
-                table = parse_mias_info(path)
-            except ValueError as exc:
-                raise ValueError(str(exc).replace(str(path), os.fspath(root / file))) from None
+    table, columns = _rows(root, file) if table is None else (table, {"reference": "reference", "severity": "severity"})
     below = [f for f in images if f.parent.is_relative_to(file.parent)]
-    got = SourceRead(file, claims_images=True, class_source="Info.txt severity", patient_source="pattern",
+    said = ("Info.txt severity" if file.suffix.lower() not in _TABLES else
+            f"the {columns['severity']!r} column of {file.name}: mini-MIAS's severity, M malignant, B benign, "
+            "none normal")
+    got = SourceRead(file, claims_images=True, class_source=said, patient_source="pattern",
                      patient_detail="mdbNNN: the two breasts of one woman are two numbers",
                      class_order=classes, aside=tuple(f for f in below if not is_mias_name(f)),
-                     within=ReleaseSummary(root=root, table=root / file, image_column="reference",
-                                           label_column="severity"))
+                     within=ReleaseSummary(root=root, table=root / file, image_column=columns["reference"],
+                                           label_column=columns["severity"]))
     for rel in filter(is_mias_name, below):
         ref = rel.stem.lower()
         if ref not in table:
