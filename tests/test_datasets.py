@@ -377,3 +377,7 @@ def test_mias_with_info_txt_as_a_table_reads_as_info_txt(mias_root, tmp_path, he
     assert [Path(i).stem for i in rel.images] == refs and not s.left_out
     assert rel.labels == ["benign", "benign", "normal", "benign", "malignant", "benign"]
     assert s.patient_source == "pattern" and s.n_patients == 5 and "mini-MIAS's severity" in s.class_source
+    # the tissue and the coordinates left out: the reference, class and severity are enough
+    (tmp_path / "mias_info.csv").write_text("\n".join(",".join(line.split(",")[i] for i in (0, 2, 3))
+                                                      for line in lines) + "\n")
+    assert read_release(tmp_path).labels == rel.labels

@@ -83,7 +83,8 @@ def table_rows(header: list[str], rows: list[list[str]]) -> tuple[dict[str, list
     cells = [[(row[c] if c < len(row) else "").strip() for row in rows] for c in range(len(header))]
     found = {what: next((c for c, vals in enumerate(cells) if all(map(test, vals))), None)
              for what, test in _VALUES.items()}
-    if None in found.values() or len(set(found.values())) < 4:
+    needed = [found[k] for k in ("reference", "abnormality", "severity")]  # the tissue may be left out
+    if None in needed or len(set(needed)) < 3 or found["tissue"] in needed:
         return None
     found.update({what: next((c for c, h in enumerate(header) if column_key(h) in names), None)
                   for what, names in _COORDINATES.items()})
@@ -92,7 +93,8 @@ def table_rows(header: list[str], rows: list[list[str]]) -> tuple[dict[str, list
         coords = [row[found[k]] if found[k] is not None else "" for k in _COORDINATES]
         numbers = [int(float(v)) for v in coords] if all(re.fullmatch(r"\d+(\.0*)?", v) for v in coords) else [None] * 3
         out.setdefault(row[found["reference"]].lower(), []).append(
-            {"tissue": row[found["tissue"]].upper(), "abnormality": row[found["abnormality"]].upper(),
+            {"tissue": row[found["tissue"]].upper() if found["tissue"] is not None else None,
+             "abnormality": row[found["abnormality"]].upper(),
              "severity": row[found["severity"]].upper() or None, **dict(zip(_COORDINATES, numbers))})
     return out, {what: header[c] for what, c in found.items() if c is not None}
 
