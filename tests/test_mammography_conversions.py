@@ -124,13 +124,16 @@ def test_cmmd_png_conversion_reads_as_the_original_by_its_file_names(tmp_path):
 
 
 def test_cmmd_png_conversion_without_a_side_in_its_name_is_left_out_named(tmp_path):
+    """A view named without its side (``<ID1>_x.png``): labelled by its patient's only row (D1-0001 has one
+    breast), left out and named where her breasts' rows differ (D1-0003: Benign and Malignant)."""
     built = build_cmmd(tmp_path, png=True)
-    one = sorted(built.root.glob("CMMD_png/*.png"))[0]
-    one.rename(one.with_name(one.name.split("_")[0] + "_x.png"))
+    for name in ("D1-0001_L_CC.png", "D1-0003_L_CC.png"):
+        (built.root / "CMMD_png" / name).rename(built.root / "CMMD_png" / f"{name.split('_')[0]}_x.png")
     rel = read_release(built.root)
     assert len(rel.images) == 17
-    assert any(item == f"CMMD_png/{one.name.split('_')[0]}_x.png" and reason == "no row"
-               for item, reason, _ in rel.summary.left_out)
+    labels = {Path(i).name: label for i, label in zip(rel.images, rel.labels)}
+    assert labels["D1-0001_x.png"] == "Benign"
+    assert [(item, reason) for item, reason, _ in rel.summary.left_out] == [("CMMD_png/D1-0003_x.png", "no row")]
 
 
 def test_cmmd_conversion_spelling_the_side_left_right_joins_the_table_s_l_r(tmp_path):
@@ -175,3 +178,29 @@ def test_a_conversion_without_its_table_groups_a_womans_views_by_their_names(tmp
         want.setdefault(patient, set()).add(image)
     assert {frozenset(v) for v in got.values()} == {frozenset(v) for v in want.values()}
     assert s.n_patients == len(want) == {"cmmd": 7, "inbreast": 6}[name]
+
+
+def test_cmmd_tree_converted_in_place_labels_by_the_patients_rows(tmp_path):
+    """CMMD's NBIA tree with every ``.dcm`` converted to PNG where it lies (``CMMD/<ID1>/<study>/<series>/1-N.png``,
+    the headers gone): an image's breast side is unknown, so it takes its patient's only row, or the label all
+    her rows share, said; a woman whose breasts differ (D1-0003: Benign and Malignant) is left out, named. Every
+    image was left out as "no ImageLaterality" (and then read unlabelled by its folders)."""
+    pydicom = pytest.importorskip("pydicom")
+    import numpy as np
+    from PIL import Image
+
+    built = build_cmmd(tmp_path)
+    for f in list(built.root.rglob("*.dcm")):
+        pixels = pydicom.dcmread(f).pixel_array.astype(float)
+        Image.fromarray((255 * pixels / max(1.0, pixels.max())).astype(np.uint8)).save(f.with_suffix(".png"))
+        f.unlink()
+    rel = read_release(built.root)
+    s = rel.summary
+    want = {k.replace(".dcm", ".png"): (label, patient) for k, (label, patient, _) in built.truth.items()
+            if patient != "D1-0003"}
+    got = {Path(p).relative_to(built.root).as_posix(): (label, group)
+           for p, label, group in zip(rel.images, rel.labels, rel.groups)}
+    assert got == want and s.n_images == 14 and s.classes == {"Benign": 4, "Malignant": 10}
+    out = [x for x in s.left_out if x.reason == "no row"]
+    assert len(out) == 4 and all("D1-0003" in x.item and "her rows differ (Benign, Malignant)" in x.detail for x in out)
+    assert any(n.startswith("14 image(s) whose breast neither a DICOM header") for n in s.notes)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..._records import LeftOut
 from .._release_join import join
+from .._release_scan import dicom_name
 from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
 from ._screening import SIDES, columns, header_row, row_dict, table
@@ -86,16 +87,30 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                   for img, key in key_of.items()})
     if key_of:
         got.key = "ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)"
-    used = set()
+    used, sideless = set(), 0
+    rows_of: dict[str, list[tuple[str, str]]] = {}
+    for key in breast:
+        rows_of.setdefault(key[0], []).append(key)
     for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
         head = heads.get(img)
-        if not head:
+        if not head and (dicom_name(img) or img.suffix.lower() == ".dicom"):
             got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
             continue
-        side = SIDES.get((head["ImageLaterality"] or head["Laterality"]).casefold())
-        if side is None:
-            got.left_out.append(LeftOut(img.as_posix(), "no row", "its DICOM header gives no ImageLaterality: "
-                                                                  f"which breast of {patient} it shows is unknown"))
+        side = SIDES.get(((head or {}).get("ImageLaterality") or (head or {}).get("Laterality") or "").casefold())
+        if side is None:  # no header (a PNG or JPEG conversion of the tree): her only row, or the label all hers share
+            labels = {breast[key][1][c_class].strip() for key in rows_of[patient]}
+            if len(labels) != 1:
+                got.left_out.append(LeftOut(img.as_posix(), "no row", f"no ImageLaterality header nor side in its "
+                                                                      f"name: which breast of {patient} it shows is "
+                                                                      f"unknown, and her rows differ "
+                                                                      f"({', '.join(sorted(labels))})"))
+                continue
+            key = rows_of[patient][0]
+            line, row = breast[key]
+            used.update(rows_of[patient])
+            sideless += 1
+            got.entries.append(Entry(img, row[c_class].strip() or None, patient=patient,
+                                     row=row_dict(header, line, row), meta={"laterality": None, "view": None}))
             continue
         if (patient, side) not in breast:
             got.left_out.append(LeftOut(img.as_posix(), "no row", f"no row of {file.as_posix()} for patient "
@@ -111,6 +126,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"no image of patient {key[0]} with ImageLaterality {key[1]}"))
     got.class_source = ("the 'classification' column of {file} (as written): a breast's label, given to each of "
                         "its views (ID1 + LeftRight)")
+    if sideless and sideless == len(got.entries):
+        got.key = "ID1 (the image's patient folder; no ImageLaterality header: her rows' label)"
+    if sideless:
+        got.notes.append(f"{sideless} image(s) whose breast neither a DICOM header (ImageLaterality) nor the file "
+                         "name gives (a conversion) labelled by their patient's only row, or by the classification "
+                         "all her rows share; their breast's side is not known.")
     if columns(header) >= {"subtype"}:
         got.notes.append("CMMD's 'subtype' (molecular subtype of the D2 cancers) kept with each row.")
     return got
