@@ -204,3 +204,28 @@ def test_cmmd_tree_converted_in_place_labels_by_the_patients_rows(tmp_path):
     out = [x for x in s.left_out if x.reason == "no row"]
     assert len(out) == 4 and all("D1-0003" in x.item and "her rows differ (Benign, Malignant)" in x.detail for x in out)
     assert any(n.startswith("14 image(s) whose breast neither a DICOM header") for n in s.notes)
+
+
+def test_an_image_no_source_could_label_is_read_not_also_left_out(tmp_path):
+    """CMMD's converted tree holding only a woman whose breasts' rows differ: the clinical table labels none of
+    her images, so the folders read them (unlabelled); they are no longer also counted as left out (the
+    paragraph said '4 images ... left out 4 (no row)' for the same four files), the table's reason said once."""
+    pydicom = pytest.importorskip("pydicom")
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    built = build_cmmd(tmp_path)
+    for folder in (built.root / "CMMD").iterdir():
+        if folder.name != "D1-0003":
+            shutil.rmtree(folder)
+    for f in list(built.root.rglob("*.dcm")):
+        pixels = pydicom.dcmread(f).pixel_array.astype(float)
+        Image.fromarray((255 * pixels / max(1.0, pixels.max())).astype(np.uint8)).save(f.with_suffix(".png"))
+        f.unlink()
+    s = read_release(built.root).summary
+    assert s.n_images == 4 and s.classes == {}
+    assert {x.reason for x in s.left_out} == {"no image"}  # the table's rows of the other women only
+    assert any(n.startswith("4 image(s) the annotation files could not label read by the folders instead (e.g. "
+                            "CMMD/D1-0003/") and "her rows differ (Benign, Malignant)" in n for n in s.notes)

@@ -305,6 +305,13 @@ class Reader:
             summary.notes.append(f"{for_processing_note(processing)}.")
         splits = _splits(table.table_splits(chosen, images, rows_of) or [folder_split(img) or "" for img in images],
                          summary)
+        kept = {img.as_posix() for img in images}  # an image a source could not label, read here after all:
+        unsaid = [x for x in self.left_out if x.item in kept]  # not left out, said
+        if unsaid:
+            self.left_out = [x for x in self.left_out if x.item not in kept]
+            summary.notes.append(f"{len(unsaid)} image(s) the annotation files could not label read by the "
+                                 f"{'table' if chosen is not None else 'folders'} instead (e.g. "
+                                 f"{unsaid[0].item}: {unsaid[0].reason}: {unsaid[0].detail}).")
         summary.left_out = self.left_out
         rel = Release.of(root, summary, [Entry(
             root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
