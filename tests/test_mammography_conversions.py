@@ -229,3 +229,28 @@ def test_an_image_no_source_could_label_is_read_not_also_left_out(tmp_path):
     assert {x.reason for x in s.left_out} == {"no image"}  # the table's rows of the other women only
     assert any(n.startswith("4 image(s) the annotation files could not label read by the folders instead (e.g. "
                             "CMMD/D1-0003/") and "her rows differ (Benign, Malignant)" in n for n in s.notes)
+
+
+def test_rsna_flat_named_with_side_and_view_groups_by_patient(tmp_path):
+    """RSNA flattened as ``images/<patient_id>_<image_id>_<laterality>_<view>.png``: with ``train.csv`` beside it,
+    every view labelled by its breast (the join takes the name's first tokens); without it, a woman's four views
+    one patient by their names (the image_id each view has its own dropped), never one patient per image."""
+    import csv
+
+    built = build_rsna_png_by_patient(tmp_path, flat=True)
+    rows = {(r["patient_id"], r["image_id"]): r for r in csv.DictReader(open(built.root / "train.csv"))}
+    truth = {}
+    for rel, value in built.truth.items():
+        patient, image = Path(rel).stem.split("_")
+        row = rows[(patient, image)]
+        renamed = f"images/{patient}_{image}_{row['laterality']}_{row['view']}.png"
+        (built.root / rel).rename(built.root / renamed)
+        truth[renamed] = value
+    built.truth = truth
+    _check(read_release(built.root), built)
+    (built.root / "train.csv").unlink()
+    rel = read_release(built.root)
+    assert rel.summary.classes == {} and rel.summary.patient_source == "file-name prefix"
+    assert rel.summary.n_patients == 10
+    assert {Path(i).relative_to(built.root).as_posix(): g for i, g in zip(rel.images, rel.groups)} == \
+        {k: patient for k, (_, patient, _) in truth.items()}

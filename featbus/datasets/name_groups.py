@@ -93,8 +93,9 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     before the breast's side and view, or ``None`` when the names do not say patients that way.
 
     A proposal needs every file stem of one shape: a mammogram's side and view (:data:`SIDE_VIEW`:
-    the views of a woman's breasts are one patient, less a leading ``_`` part that differs for every
-    image, INbreast's file number), else a number at the end (:data:`PREFIX_NUMBER`); at least two
+    the views of a woman's breasts are one patient, less a ``_`` part that differs for every image:
+    INbreast's leading file number, RSNA's trailing ``image_id``), else a number at the end
+    (:data:`PREFIX_NUMBER`); at least two
     prefixes, some prefix shared by two images, and prefixes that are not the class names
     (``benign_1.png``, ``malignant_2.png`` name a class, not a patient; nor do ``B_1``, ``M_2``, a
     class's usual spellings) nor splits (``train_0.png``, ``test_3.png``).
@@ -113,13 +114,18 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     >>> propose_prefix_groups(["22614236_c2fd_MG_L_CC_ANON.dcm", "22614266_c2fd_MG_L_ML_ANON.dcm",
     ...                        "22670094_8a1b_MG_R_CC_ANON.dcm"])
     ['c2fd', 'c2fd', '8a1b']
+    >>> propose_prefix_groups(["10006_462822612_L_CC.png", "10006_1459541791_L_MLO.png", "10011_220375232_R_CC.png"])
+    ['10006', '10006', '10011']
     """
     stems = _stems(paths)
     found = [SIDE_VIEW.match(stem) for stem in stems]
-    if all(found):  # a woman's views: the name before the side, less a leading part each image has its own
+    if all(found):  # a woman's views: the name before the side, less the part each image has its own
         prefixes = [m.group("prefix") for m in found]
-        while len({p.split("_", 1)[0] for p in prefixes}) == len(prefixes) > 1 and all("_" in p for p in prefixes):
-            prefixes = [p.split("_", 1)[1] for p in prefixes]
+        while len(set(prefixes)) == len(prefixes) > 1 and all("_" in p for p in prefixes):
+            if len({p.split("_", 1)[0] for p in prefixes}) == len(prefixes):  # leading: INbreast's file number
+                prefixes = [p.split("_", 1)[1] for p in prefixes]
+            else:  # trailing: RSNA's image_id after its patient_id
+                prefixes = [p.rsplit("_", 1)[0] for p in prefixes]
     else:
         found = [PREFIX_NUMBER.match(stem) for stem in stems]
         if not all(found):
