@@ -101,7 +101,7 @@ def in_place(root: ArchiveRoot, others: list[Path], images: list[Path] = ()) -> 
         try:
             found = source.recognise([f for f in others if f not in claimed],
                                      **_taken(source.recognise, root=root, images=images))
-        except (OSError, ValueError, AttributeError, TypeError):  # a member its recognise cannot open in place
+        except (OSError, ValueError):  # a member its recognise cannot open in place
             continue
         for f in found:
             claimed[f] = source.NAME

@@ -62,12 +62,12 @@ def recognise(files: list[Path], root: Path, *, images: list[Path] = ()) -> list
     ``meta.csv``; a copy whose paths are its files (the PNG-converted shape commonly shared) is a table
     like any other, read by its columns."""
     listed = {f.as_posix().casefold() for f in images}
-    mine = [f for f in files if TABLE.match(f.name) and not _paths_on_disk(root, f, listed)]
+    mine = [f for f in files if TABLE.match(f.name) and not _paths_listed(root, f, listed)]
     folders = {f.parent for f in mine}
     return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
 
 
-def _paths_on_disk(root: Path, rel: Path, listed: set[str]) -> bool:
+def _paths_listed(root: Path, rel: Path, listed: set[str]) -> bool:
     """Whether the first row's ``image file path`` names one of the release's images (``listed``, relative
     POSIX paths in any case), beside the table or under ``CBIS-DDSM/``."""
     try:

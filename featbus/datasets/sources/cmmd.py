@@ -92,11 +92,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     for key in breast:
         rows_of.setdefault(key[0], []).append(key)
     for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
-        head = heads.get(img)
-        if not head and (dicom_name(img) or img.suffix.lower() == ".dicom"):
+        head = heads.get(img) or {}
+        if not head and dicom_name(img):  # a .dcm, .dicom or suffix-less file: DICOM, its header unread
             got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
             continue
-        side = SIDES.get(((head or {}).get("ImageLaterality") or (head or {}).get("Laterality") or "").casefold())
+        side = SIDES.get((head.get("ImageLaterality") or head.get("Laterality") or "").casefold())
         if side is None:  # no header (a PNG or JPEG conversion of the tree): her only row, or the label all hers share
             labels = {breast[key][1][c_class].strip() for key in rows_of[patient]}
             if len(labels) != 1:

@@ -2,7 +2,7 @@
 writes beside the data that list what was downloaded, never what the images are. NBIA / TCIA's
 ``metadata.csv`` (the Data Retriever's list of series: ``Series UID``, ``File Location``...) and
 checksum lists (``md5sums.txt``, ``SHA256SUMS.txt``, ``*.md5``: a digest and a file a line) are
-recognised, said as a download manifest and never read as a label table.
+recognised, said as a download manifest and never read as a label table, in a folder or inside an archive.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ._screening import HEADER_BYTES, columns, header_row
 __all__ = ["NAME", "read", "recognise"]
 
 NAME = "download manifest"
+IN_ARCHIVES = True  # its read opens nothing: said as in a folder inside a zip or tar too
 #: NBIA's ``metadata.csv`` columns that no label table has.
 NBIA = ("Series UID", "File Location")
 CHECKSUM_NAME = re.compile(r"^(md5|sha1|sha256|sha512)(sums?)?$|\.(md5|sha1|sha256|sha512)$", re.IGNORECASE)

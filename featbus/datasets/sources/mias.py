@@ -72,6 +72,8 @@ _VALUES = {"reference": lambda v: bool(_MIAS_NAME.fullmatch(v)), "tissue": lambd
            "abnormality": lambda v: v.upper() in ABNORMALITIES, "severity": lambda v: v.upper() in ("B", "M", "")}
 _COORDINATES = {"x": ("x",), "y": ("y",), "radius": ("radius", "r", "rad")}
 _TABLES = (".csv", ".tsv", ".xlsx", ".xls")
+#: How the paragraph names ``Info.txt``'s columns (it has no header).
+_INFO_COLUMNS = {"reference": "reference", "severity": "severity"}
 
 
 def table_rows(header: list[str], rows: list[list[str]]) -> tuple[dict[str, list[dict]], dict[str, str]] | None:
@@ -110,7 +112,7 @@ def _rows(root: Path, file: Path) -> tuple[dict[str, list[dict]], dict[str, str]
         return got
     with member_file(root / file) as path:  # inside a zip or tar, a private copy within MAX_TABLE_BYTES
         try:
-            return parse_mias_info(path), {"reference": "reference", "severity": "severity"}
+            return parse_mias_info(path), _INFO_COLUMNS
         except ValueError as exc:
             raise ValueError(str(exc).replace(str(path), os.fspath(root / file))) from None
 
@@ -143,7 +145,7 @@ def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal"
     from .._release_types import ReleaseSummary
 
     classes = MIAS_TASKS[task]
-    table, columns = _rows(root, file) if table is None else (table, {"reference": "reference", "severity": "severity"})
+    table, columns = _rows(root, file) if table is None else (table, _INFO_COLUMNS)
     below = [f for f in images if f.parent.is_relative_to(file.parent)]
     said = ("Info.txt severity" if file.suffix.lower() not in _TABLES else
             f"the {columns['severity']!r} column of {file.name}: mini-MIAS's severity, M malignant, B benign, "
