@@ -563,7 +563,7 @@ CMMD_BREASTS = (("D1-0001", "L", "calcification", "Benign", "", 44), ("D1-0002",
                 ("D2-0002", "R", "mass", "Malignant", "Luminal B", 45))
 
 
-def build_cmmd(tmp: Path, *, merged_header: bool = False, png: bool = False) -> Built:
+def build_cmmd(tmp: Path, *, merged_header: bool = False, png: bool = False, nested: bool = False) -> Built:
     """The Chinese Mammography Database (CMMD), Cui et al., TCIA doi:10.7937/tcia.eqde-4b16 (2021).
 
     ``CMMD/<ID1>/<date>-NA-NA-NNNNN/1.000000-NA-NNNNN/1-1.dcm`` ... as the NBIA Data Retriever writes it
@@ -575,7 +575,7 @@ def build_cmmd(tmp: Path, *, merged_header: bool = False, png: bool = False) -> 
     table's first row is a title merged over the columns (the header one row down), as a table
     re-saved by hand can be. ``png``: a PNG conversion as people publish one (a flat folder of
     ``CMMD_png/<ID1>_<LeftRight>_<view>.png``, 8-bit, the headers gone, the clinical table beside it, no
-    NBIA manifest).
+    NBIA manifest); with ``nested``, a folder per patient, ``CMMD_png/<ID1>/<LeftRight>_<view>.png``.
     """
     b = Built(tmp / ("cmmd-png" if png else "manifest-1616439774456"))
     rows, manifest, k = [], [], 0
@@ -591,7 +591,7 @@ def build_cmmd(tmp: Path, *, merged_header: bool = False, png: bool = False) -> 
                 k, n = k + 1, n + 1
                 rel = f"CMMD/{patient}/{study}/{series}/1-{n}.dcm"
                 if png:
-                    rel = f"CMMD_png/{patient}_{side}_{view}.png"
+                    rel = f"CMMD_png/{patient}{'/' if nested else '_'}{side}_{view}.png"
                     save(b.root / rel, np.round(mammogram(120 + k, side, view, lesions=1) * 255).astype(np.uint8))
                     b.truth[rel] = (classification, patient, ())
                     continue

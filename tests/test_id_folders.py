@@ -193,6 +193,24 @@ def test_id_shaped_folders_without_a_table_are_no_classes(tmp_path, capsys, comm
     assert read_release(digits).summary.classes == {"0": 2, "1": 2}
 
 
+@pytest.mark.parametrize("names", [["P001", "P002", "P003"], ["Patient 1", "Patient 2", "Patient 3"],
+                                   ["case_01", "case_02", "case_03"], ["D1-0001", "D1-0002", "D2-0001"]])
+def test_numbered_id_folders_are_patients_never_classes(tmp_path, capsys, names):
+    """A study's folders named by a patient's number, zero-padded or after a patient's word (``P001``,
+    ``Patient 1``, ``case_01``, CMMD's ``D1-0001``), each with two images of no shared name: patients, never
+    three classes of one patient each, and training refuses. Numbered classes stay classes."""
+    for k, name in enumerate(names):
+        for view in ("a", "b"):
+            save(tmp_path / "study" / name / f"{view}.png", scan(2 * k + (view == "b")))
+    s = read_release(tmp_path / "study").summary
+    assert s.classes == {} and s.n_patients == 3 and s.patient_source == "folder"
+    assert any("are not classes but patients: their names are numbered ids" in n for n in s.notes)
+    assert "numbered ids" in _train_refused(capsys, tmp_path / "study", tmp_path / "m.joblib")
+    for k, name in enumerate(["grade_1/x.png", "grade_2/y.png", "class1/z.png", "BI-RADS 4/w.png"]):
+        save(tmp_path / "numbered" / name, scan(k))
+    assert len(read_release(tmp_path / "numbered").summary.classes) == 4
+
+
 def test_split_folders_with_an_images_word_are_splits_never_classes(tmp_path):
     """RSNA's PNG conversion of both parts without their tables: ``train_images/<patient_id>/`` and
     ``test_images/<patient_id>/`` are the splits and the patients (they read as two classes,

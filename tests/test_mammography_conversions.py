@@ -123,6 +123,26 @@ def test_cmmd_png_conversion_reads_as_the_original_by_its_file_names(tmp_path):
     assert "joined by ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)" in s.text()
 
 
+def test_cmmd_conversion_with_a_folder_per_patient_reads_as_the_original(tmp_path):
+    """CMMD converted to ``CMMD_png/<ID1>/<LeftRight>_<view>.png`` beside the clinical table: each view labelled by
+    its breast's row (the folder's patient, the name's side). The side alone was taken for the key: every
+    patient's left views joined to each left breast (18 images 'Malignant', one patient, 7 rows left out).
+    Without the table, the folders are the patients, never 7 classes."""
+    built = build_cmmd(tmp_path, png=True, nested=True)
+    rel = read_release(built.root)
+    _check(rel, built)
+    s = rel.summary
+    assert s.classes == {"Benign": 6, "Malignant": 12} and s.n_patients == 7 and not s.left_out
+    assert "joined by ID1 + LeftRight (a conversion's <ID1>/<LeftRight>_<view> file name)" in s.text()
+    assert {Path(p).relative_to(built.root).as_posix(): m["view"]
+            for p, m in zip(rel.images, rel.meta)}["CMMD_png/D1-0003/R_MLO.png"] == "MLO"
+    (built.root / "CMMD_clinicaldata_revision.xlsx").unlink()
+    s = read_release(built.root).summary
+    assert s.classes == {} and s.n_patients == 7 and s.patient_source == "folder"
+    assert any("'D1-0001', 'D1-0002', 'D1-0003', 'D1-0004' and 3 more are not classes but patients: their names "
+               "are numbered ids" in n for n in s.notes)
+
+
 def test_cmmd_png_conversion_without_a_side_in_its_name_is_left_out_named(tmp_path):
     """A view named without its side (``<ID1>_x.png``): labelled by its patient's only row (D1-0001 has one
     breast), left out and named where her breasts' rows differ (D1-0003: Benign and Malignant)."""

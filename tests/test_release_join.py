@@ -7,7 +7,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-from featbus.datasets._release_join import FOLDER, TOKENS, find, index, join
+from featbus.datasets._release_join import FOLDER, NESTED, TOKENS, find, index, join
 
 FILES = [Path("images/benign/bus_0001-l.png"), Path("images/malignant/bus_0002-r.png"), Path("scans/007.png"),
          Path("scans/sub/Case A.PNG"), Path("dicom/1.2.840.5")]
@@ -51,6 +51,19 @@ def test_a_breasts_views_join_by_the_names_first_tokens():
     assert got.expected(["D1-0002", "L"]) == "png/D1-0002_L_*.png"
     one = join([["D1-0001", "L"], ["D1-0001", "R"]], files, ("ID1", "LeftRight"))  # one file a row: never a guess
     assert one.files == [None, files[2]]
+
+
+def test_a_breasts_views_join_under_the_patients_folder():
+    """A conversion with a folder per patient (``<ID1>/<LeftRight>_<view>.png``): the row's patient is the
+    folder, its side the name's first token. The side alone names no file: it is no key of its own (it joined
+    every patient's left views to each left breast's row)."""
+    files = [Path("png/D1-0001/L_CC.png"), Path("png/D1-0001/L_MLO.png"), Path("png/D1-0002/L_CC.png")]
+    got = join([["D1-0001", "L"], ["D1-0002", "L"], ["D1-0003", "L"]], files, ("ID1", "LeftRight"), many=True)
+    assert got.separator == NESTED and got.files == [files[:2], files[2:], []]
+    assert got.words == "ID1 + LeftRight (png/<ID1>/<LeftRight>_*.png)"
+    assert got.expected(["D1-0003", "R"]) == "png/D1-0003/R_*.png"
+    alone = join([["D1-0001", "L"], ["D1-0002", "L"]], [Path("png/L_CC.png")], ("ID1", "LeftRight"), many=True)
+    assert alone.files == [[], []]
 
 
 def test_an_id_joins_the_names_first_token():

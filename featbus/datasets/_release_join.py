@@ -2,8 +2,10 @@
 files"): a row names a file when the values of one or more of its columns make up the file's relative
 path or its name, whatever the extension (``.dcm``, ``.dicom``, ``.png``, ``.jpg``, none) and whether
 nested or flat: ``<a>/<b>.ext`` under any folder, ``<a>_<b>.ext``, ``<a>-<b>.ext``, ``<b>.ext``; or
-make up the first ``_`` tokens of its name (``<a>_<b>_<view>.png``: a row naming a breast's views), or
-name a folder it is in (``<case>/<study>/1-1.dcm``, a key of one column). So a community's PNG or JPEG
+make up the first ``_`` tokens of its name (``<a>_<b>_<view>.png``: a row naming a breast's views), the
+last cell the name's first tokens under the others as its folders (``<a>/<b>_<view>.png``), or name a
+folder it is in (``<case>/<study>/1-1.dcm``, a key of one column). The last cell alone names a file only
+where it says the row's other cells too (an ``image_id``, never a breast's side). So a community's PNG or JPEG
 conversion of a screening release reads as its original does: the release's source says which columns
 name its files (RSNA's ``patient_id`` + ``image_id``), this module finds how. A mapping table the
 release ships (CBIS-DDSM's ``dicom_info.csv``: ``SeriesInstanceUID`` to ``image_path``) joins the same
@@ -48,14 +50,15 @@ from pathlib import PurePosixPath
 
 from ._release_rules import IMAGE_SUFFIXES, stem_keys
 
-__all__ = ["SAMPLE", "Joined", "find", "index", "join", "through"]
+__all__ = ["NESTED", "SAMPLE", "TOKENS", "Joined", "find", "index", "join", "through"]
 
 #: How many rows the form of a join is chosen on (the first rows with every key cell filled).
 SAMPLE = 200
 #: The separators a flat file name joins its key cells with.
 SEPARATORS = ("/", "_", "-")
-#: The forms beyond a path's tail: the name's first ``_`` tokens (``<a>_<b>_*``), a folder it is in (``<a>/``).
-TOKENS, FOLDER = "_*", "/*"
+#: The forms beyond a path's tail: the name's first ``_`` tokens (``<a>_<b>_*``), those under the other cells as
+#: folders (``<a>/<b>_*``), a folder it is in (``<a>/``).
+TOKENS, NESTED, FOLDER = "_*", "/_*", "/*"
 
 
 def _key(text: str) -> str:
@@ -71,14 +74,16 @@ def _bare(rel) -> str:
 def _file_keys(f) -> dict[str, None]:
     """A file's keys: each tail of its path (``b``, ``a/b``) with and without its extension, its stem's
     other forms (:func:`~featbus.datasets._release_rules.stem_keys`, a number without its leading zeros),
-    its name's first ``_`` tokens after ``\0_`` and each folder it is in after ``\0/``."""
+    its name's first ``_`` tokens after ``\0_`` (after ``\0/_``, under each tail of its folders) and each folder
+    it is in after ``\0/``."""
     text = unicodedata.normalize("NFC", os.fspath(f).replace("\\", "/"))
     parts, whole = _key(_bare(text)).split("/"), _key(text).split("/")
     stem, tokens = PurePosixPath(text).stem, parts[-1].split("_")
+    firsts = ["_".join(tokens[:n]) for n in range(1, len(tokens))]
     return dict.fromkeys([*("/".join(p[-n:]) for n in range(1, len(parts) + 1) for p in (parts, whole)),
                           *stem_keys(stem), *([str(int(stem))] if re.fullmatch(r"\d+", stem) else []),
-                          *("\0_" + "_".join(tokens[:n]) for n in range(1, len(tokens))),
-                          *("\0/" + folder for folder in parts[:-1])])
+                          *("\0_" + t for t in firsts), *("\0/" + folder for folder in parts[:-1]),
+                          *("\0/_" + "/".join(parts[n:-1] + [t]) for n in range(len(parts) - 1) for t in firsts)])
 
 
 def index(files) -> dict[str, list]:
@@ -115,7 +120,8 @@ def find(files: dict[str, list], cell: str):
 class Joined:
     """A table's rows joined to the release's files: ``files`` (one per row, ``None`` where no file is
     named; with ``many``, a list per row), the columns and separator that made the key (``columns``,
-    ``separator``: ``/``, ``_``, ``-``, :data:`TOKENS` or :data:`FOLDER`; ``None`` when no row joined), an
+    ``separator``: ``/``, ``_``, ``-``, :data:`TOKENS`, :data:`NESTED` or :data:`FOLDER`; ``None`` when no row
+    joined), an
     example file it matched (``example``) and :attr:`words` for the paragraph."""
 
     files: list
@@ -136,6 +142,9 @@ class Joined:
         example = PurePosixPath(os.fspath(self.example or ""))
         if self.separator == TOKENS:  # the name's first tokens: <a>_<b>_*
             return (example.parent / f"{'_'.join(cells)}_*{example.suffix}").as_posix()
+        if self.separator == NESTED:  # <a>/<b>_*: the example's folders above the key's, then the cells
+            head = example.parts[:len(example.parts) - len(cells)]
+            return "/".join((*head, *cells[:-1], f"{cells[-1]}_*{example.suffix}"))
         if self.separator == FOLDER:  # <a>/...: the folder of the example the key named, and below
             parts = example.parts[:-1]
             k = [_key(p) for p in parts].index(_key(self.values[-1]))
@@ -149,7 +158,8 @@ class Joined:
 def _look(files: dict[str, list], cells: list[str], separator: str, many: bool):
     """The file (or, ``many``, the files) the key ``cells`` name in the form ``separator``."""
     cells = [c.strip().split(".")[0] if separator == TOKENS else c.strip() for c in cells]  # <id>.0 names <id>_*
-    key = {TOKENS: "\0_" + "_".join(cells), FOLDER: "\0/" + cells[-1]}.get(separator, separator.join(cells))
+    key = {TOKENS: "\0_" + "_".join(cells), NESTED: "\0/_" + "/".join(cells),
+           FOLDER: "\0/" + cells[-1]}.get(separator, separator.join(cells))
     found = files.get(_key(key), ())
     return list(found) if many else found[0] if len(found) == 1 else None
 
@@ -159,21 +169,26 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
     """Each row of ``rows`` (its key cells, in the order of ``columns``: the names the paragraph says)
     joined to one of ``files`` (release-relative paths, or image references): the key cells joined by
     ``/``, ``_`` or ``-`` make up the tail of the file's path without its extension; else the last cell
-    alone does (``<image_id>.png`` in one folder); else the cells joined by ``_`` are the name's first
-    tokens (:data:`TOKENS`, ``<ID1>_<LeftRight>_*``); else a one-column key names a folder the file is
-    in (:data:`FOLDER`). The form that names most of the first :data:`SAMPLE` rows is kept for every row; a
-    key naming two files names none (never a guess) unless ``many``: then each row names a list of the
-    files its key finds (a breast's views, a case folder's files). ``under``: only the files inside that
-    folder count, given relative to it (a table's own folder); ``publisher``: ``(example, key cells,
-    separator)`` of the form the publisher names its files in (``("images/s/i.*", ("s", "i"), "/")``),
-    what every row looked for when none joins.
+    alone does (``<image_id>.png`` in one folder; only where its value says the row's whole key); else the
+    cells joined by ``_`` are the name's first tokens (:data:`TOKENS`, ``<ID1>_<LeftRight>_*``), or the last
+    cell is under the others as folders (:data:`NESTED`, ``<ID1>/<LeftRight>_*``); else a one-column key
+    names a folder the file is in (:data:`FOLDER`). The form that names most of the first :data:`SAMPLE`
+    rows is kept for every row; a key naming two files names none (never a guess) unless ``many``: then
+    each row names a list of the files its key finds (a breast's views, a case folder's files). ``under``:
+    only the files inside that folder count, given relative to it (a table's own folder); ``publisher``:
+    ``(example, key cells, separator)`` of the form the publisher names its files in
+    (``("images/s/i.*", ("s", "i"), "/")``), what every row looked for when none joins.
     """
     if under is not None:
         files = [f.relative_to(under) for f in files if under in f.parents]
     files = index(files)
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
-    forms = [(columns, s) for s in SEPARATORS] + ([(columns[-1:], "/")] if len(columns) > 1 else []) \
-        + [(columns, TOKENS)] + ([(columns[-1:], TOKENS)] if len(columns) > 1 else [(columns, FOLDER)])
+    # the last cell alone only where it says the rest of the row's key (RSNA's image_id; never CMMD's side)
+    last = len(columns) > 1 and len({r[-1].strip().casefold() for r in sample}) == len({tuple(
+        c.strip().casefold() for c in r) for r in sample})
+    forms = [(columns, s) for s in SEPARATORS] + ([(columns[-1:], "/")] if last else []) + [(columns, TOKENS)] \
+        + ([(columns, NESTED)] if len(columns) > 1 else [(columns, FOLDER)]) \
+        + ([(columns[-1:], TOKENS)] if last else [])
     # how many sample rows each form names (a form's cells: the row's last len(names)); the first of most kept
     named = [sum(bool(_look(files, r[-len(names):], sep, many)) for r in sample) for names, sep in forms]
     if not any(named):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..._records import LeftOut
-from .._release_join import join
+from .._release_join import NESTED, join
 from .._release_scan import dicom_name
 from .._release_tables import SourceError, SourceRefused
 from ._base import Entry, SourceRead
@@ -72,8 +72,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"patient {key[0]} side {key[1]} is row {breast[key][0]} too"))
             continue
         breast[key] = (line, row)
-    # a conversion's files by name (<ID1>_<LeftRight>_<view>, the headers lost; the side in any spelling of
-    # SIDES, L or LEFT), else the originals by their patient's folder and their header's ImageLaterality
+    # a conversion's files by name (<ID1>_<LeftRight>_<view>, or <ID1>/<LeftRight>_<view>; the headers lost; the
+    # side in any spelling of SIDES, L or LEFT), else the originals by their patient's folder and ImageLaterality
     spelt = [(key, [key[0], word.upper()]) for key in breast for word, side in SIDES.items() if side == key[1]]
     named = join([cells for _, cells in spelt], images or (), ("ID1", "LeftRight"), many=True)
     key_of = {img: key for (key, _), files in zip(spelt, named.files) for img in files}
@@ -83,10 +83,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     patient_of.update({img: key[0] for img, key in key_of.items()})
     heads = header_values(read_headers(root, [img for img in patient_of if img not in key_of]),
                           ("ImageLaterality", "Laterality", "ViewPosition"))
-    heads.update({img: {"ImageLaterality": key[1], "Laterality": "", "ViewPosition": "_".join(img.stem.split("_")[2:])}
-                  for img, key in key_of.items()})
+    in_name = 1 if named.separator == NESTED else 2  # the key's tokens in the name before the view
+    heads.update({img: {"ImageLaterality": key[1], "Laterality": "",
+                        "ViewPosition": "_".join(img.stem.split("_")[in_name:])} for img, key in key_of.items()})
     if key_of:
-        got.key = "ID1 + LeftRight (a conversion's <ID1>_<LeftRight>_<view> file name)"
+        form = "<ID1>/<LeftRight>_<view>" if in_name == 1 else "<ID1>_<LeftRight>_<view>"
+        got.key = f"ID1 + LeftRight (a conversion's {form} file name)"
     used, sideless = set(), 0
     rows_of: dict[str, list[tuple[str, str]]] = {}
     for key in breast:

@@ -167,6 +167,10 @@ def _id_key(value: str) -> str:
 #: A value shaped as an id, never as a class's name: a number of four digits or more (RSNA's
 #: ``patient_id``), a dotted DICOM UID, a hexadecimal hash of 16 digits or more (VinDr-Mammo's ids).
 ID_VALUE = re.compile(r"\d{4,}|\d+(?:\.\d+){3,}|[0-9a-f]{16,}")
+#: A folder name shaped as a numbered id: a zero-padded number of three digits or more after a short code
+#: (``P001``, ``case_012``, CMMD's ``D1-0001``) or a patient's, case's or subject's number (``Patient 3``, ``pt12``).
+ID_NAME = re.compile(r"[a-z]{0,8}\d?[\s_\-]?0\d{2,}|(?:patient|pat|pt|p|case|subject|subj|sub|participant|woman|id)"
+                     r"[\s_\-#]*\d+")
 #: The names of an image's id column (compared as :func:`column_key`): its id, not its file's name or path.
 IMAGE_ID_COLUMNS = ("imageid", "imageuid", "imagenumber", "sopinstanceuid")
 
@@ -226,13 +230,17 @@ def id_folders(reader, images, folder_classes, below, summary) -> str | None:
     ``summary``'s notes), ``None`` when they are classes: their names are the values of a table's
     patient, study or image column (:func:`_table_ids`), or each holds one patient's images
     (:func:`_one_patient_each`), or each is shaped as an id (:data:`ID_VALUE`: RSNA's patient folders
-    without the competition's table). Folders named as the classes are always classes."""
+    without the competition's table; :data:`ID_NAME`: ``P001``, ``Patient 3``). Folders named as the classes
+    are always classes."""
     names = sorted({c for c in folder_classes if c}, key=_natural_key)
     if len(names) < 2 or all(class_of_value(n) for n in names):
         return None
     why = (_table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes, below)
            or ("their names are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's"
-               if all(ID_VALUE.fullmatch(_id_key(n)) for n in names) else None))
+               if all(ID_VALUE.fullmatch(_id_key(n)) for n in names) else None)
+           or ("their names are numbered ids (zero-padded numbers, or a patient's, case's or subject's number), no "
+               "class's" if all(ID_VALUE.fullmatch(_id_key(n)) or ID_NAME.fullmatch(_id_key(n)) for n in names)
+               else None))
     if why is None:
         return None
     shown = ", ".join(repr(n) for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
