@@ -211,6 +211,28 @@ def test_numbered_id_folders_are_patients_never_classes(tmp_path, capsys, names)
     assert len(read_release(tmp_path / "numbered").summary.classes) == 4
 
 
+@pytest.mark.parametrize("above", [("Mass", "Calc"), ("CC", "MLO"), ("train/mass", "test/calc")])
+def test_class_folders_under_a_type_or_view_level_are_the_classes(tmp_path, above):
+    """CBIS-DDSM's ROI conversions as ``Mass/BENIGN/``, ``Calc/MALIGNANT/`` (or views over classes, or splits
+    over both): the classes are the level named by the classes' spellings, the level above neither classes nor
+    patients, said (it read as classes 'Calc' and 'Mass', BENIGN and MALIGNANT taken for two patients). Patient
+    folders above class folders are the patients."""
+    k = 0
+    for top in above:
+        for label in ("BENIGN", "MALIGNANT"):
+            for _ in range(2):
+                k += 1
+                save(tmp_path / "roi" / top / label / f"roi{k}.png", scan(k))
+    s = read_release(tmp_path / "roi").summary
+    assert s.classes == {"BENIGN": 4, "MALIGNANT": 4} and s.n_patients == 8 and s.patient_source == "one per image"
+    shown = ", ".join(repr(t.split("/")[-1]) for t in sorted(above, key=lambda t: t.split("/")[-1].casefold()))
+    assert f"(the folder names, under {shown}: neither classes nor patients)" in s.text()
+    for k, name in enumerate(["P001/benign/a.png", "P001/benign/b.png", "P002/malignant/c.png", "P003/benign/d.png"]):
+        save(tmp_path / "patients" / name, scan(k))
+    s = read_release(tmp_path / "patients").summary
+    assert s.classes == {"benign": 3, "malignant": 1} and s.n_patients == 3 and s.patient_source == "folder"
+
+
 def test_split_folders_with_an_images_word_are_splits_never_classes(tmp_path):
     """RSNA's PNG conversion of both parts without their tables: ``train_images/<patient_id>/`` and
     ``test_images/<patient_id>/`` are the splits and the patients (they read as two classes,

@@ -248,6 +248,7 @@ class Reader:
         self.id_level: frozenset[str] = frozenset()  # folder names that are ids, never classes (folders.id_folders)
         self.id_words: str | None = None  # why, in the paragraph's words
         self.named: dict[Path, list[str]] = {}  # each image's folders that say something (folders.folder_levels)
+        self.above: list[str] = []  # the folder levels above the class folders (Mass/BENIGN/: 'Mass')
 
     def out(self, item, reason: str, detail: str = "") -> None:
         """Leave ``item`` (a file, or ``row N of TABLE``) out for ``reason`` (:data:`LEFT_OUT_REASONS`)."""

@@ -36,8 +36,11 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
     The first named folder level is the class when its names are the classes' spellings, or few
     (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`) and not ids (``ids``: folder
     names found to be ids, compared as :func:`_id_key`, :func:`id_folders`); with more, or ids, it is
-    the patient; a second level under classes is the patient when it has several names. Each image's
-    folders are named once a reading (``reader.named``)."""
+    the patient; a second level under classes is the patient when it has several names. Class folders
+    under a level of other names (``Mass/BENIGN/``, ``CC/benign/``: the first level whose names are all
+    the classes' spellings) are the classes, the levels above them neither classes nor patients
+    (``reader.above``, said by :func:`folder_labels`). Each image's folders are named once a reading
+    (``reader.named``)."""
     named = reader.named
     dirs = [named[img] if img in named else named.setdefault(img, named_folders(img, reader.release_name))
             for img in images]
@@ -46,8 +49,18 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
     while dirs and all(dirs) and len({d[0] for d in dirs}) == 1 and not class_of_value(dirs[0][0]):
         dirs = [d[1:] for d in dirs]
     first = {d[0] for d in dirs if d}
+    deeper = next((j for j in range(1, min(map(len, dirs), default=0)) if len({d[j] for d in dirs}) > 1
+                   and all(class_of_value(d[j]) for d in dirs)), None) if first and not labelled else None
+    over = None  # patient folders above the class folders (P001/benign/)
+    if deeper is not None and not all(class_of_value(v) for v in first):  # classes under a type or view level
+        if deeper == 1 and (len(first) > MAX_CLASS_FOLDERS or all(_id_shaped(v) for v in first)):
+            over = [d[0] for d in dirs]
+        else:
+            reader.above = sorted({"/".join(d[:deeper]) for d in dirs}, key=_natural_key)
+        dirs = [d[deeper:] for d in dirs]
+        first = {d[0] for d in dirs}
     classes: list[str | None] = [None] * len(images)
-    patients: list[str | None] = [None] * len(images)
+    patients: list[str | None] = over or [None] * len(images)
     if not first:
         return classes, patients
     words = all(class_of_value(v) for v in first)
@@ -58,7 +71,7 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
     if words or len(first) <= MAX_CLASS_FOLDERS:
         classes = [d[0] if d else None for d in dirs]
         second = {d[1] for d in dirs if len(d) > 1}
-        if len(second) > 1 and all(len(d) > 1 for d in dirs):
+        if over is None and len(second) > 1 and all(len(d) > 1 for d in dirs):
             patients = [d[1] for d in dirs]
         return classes, patients
     return classes, [d[0] for d in dirs] if all(dirs) else patients
@@ -106,7 +119,11 @@ def folder_labels(reader, images, folder_classes):
                     reader.out(i, "duplicate", f"{c}/ holds copies of the other classes' images ({why})")
             names.remove(c)
             folder_classes = [None if f == c else f for f in folder_classes]
-    return folder_classes, "the folder names", names
+    above = reader.above
+    shown = ", ".join(repr(a) for a in above[:4]) + (f" and {len(above) - 4} more" if len(above) > 4 else "") \
+        if above else ""
+    return folder_classes, f"the folder names, under {shown}: neither classes nor patients" if above \
+        else "the folder names", names
 
 
 #: A file name's first word, before a separator, a bracket or a number (BUSI's ``benign (1)``, ``malignant_12``).
@@ -155,6 +172,11 @@ def name_patients(reader, images, class_order, summary, names=None) -> list[str]
     if renamed:  # a labelling tool's renaming undone: the rule said
         summary.patient_detail += f", the name inside {renamed}"
     return prefixes
+
+
+def _id_shaped(name: str) -> bool:
+    """Whether a folder's name is shaped as an id (:data:`ID_VALUE`, :data:`ID_NAME`)."""
+    return bool(ID_VALUE.fullmatch(_id_key(name)) or ID_NAME.fullmatch(_id_key(name)))
 
 
 def _id_key(value: str) -> str:
@@ -239,8 +261,7 @@ def id_folders(reader, images, folder_classes, below, summary) -> str | None:
            or ("their names are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's"
                if all(ID_VALUE.fullmatch(_id_key(n)) for n in names) else None)
            or ("their names are numbered ids (zero-padded numbers, or a patient's, case's or subject's number), no "
-               "class's" if all(ID_VALUE.fullmatch(_id_key(n)) or ID_NAME.fullmatch(_id_key(n)) for n in names)
-               else None))
+               "class's" if all(map(_id_shaped, names)) else None))
     if why is None:
         return None
     shown = ", ".join(repr(n) for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
