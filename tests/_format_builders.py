@@ -280,6 +280,28 @@ def build_yolo(tmp: Path, segmentation: bool = True) -> Truth:
     return Truth(root, truth)
 
 
+def build_nnunet(tmp: Path) -> Truth:
+    """An nnU-Net raw data set (Isensee et al., Nature Methods 2021, doi:10.1038/s41592-020-01008-z), as its
+    documentation lays one out: ``Dataset501_BUSI/imagesTr/<case>_0000.png`` (the channel after the case),
+    ``labelsTr/<case>.png`` (values 0 and 1), ``imagesTs/`` without labels, ``dataset.json``
+    (``channel_names``, ``labels``, ``numTraining``, ``file_ending``). Five training cases, two test cases."""
+    root = tmp / "Dataset501_BUSI"
+    truth = {}
+    for k in range(1, 8):
+        part, case = ("Tr" if k <= 5 else "Ts"), f"busi_{k:03d}"
+        (root / f"images{part}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(frame(700 + k)).save(root / f"images{part}" / f"{case}_0000.png")
+        pixels = 0
+        if part == "Tr":
+            (root / "labelsTr").mkdir(exist_ok=True)
+            Image.fromarray((lesion_mask(k) > 0).astype(np.uint8)).save(root / "labelsTr" / f"{case}.png")
+            pixels = int((lesion_mask(k) > 0).sum())
+        truth[f"{case}_0000.png"] = (None, None, pixels, "train" if part == "Tr" else "test")
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "US"}, "labels": {"background": 0,
+                                                  "lesion": 1}, "numTraining": 5, "file_ending": ".png"}))
+    return Truth(root, truth)
+
+
 # ------------------------------------------------------------------ Label Studio
 
 def brush_encode(mask: np.ndarray) -> list[int]:

@@ -19,6 +19,7 @@ from _format_builders import (
     build_hf_parquet,
     build_labelstudio,
     build_medmnist,
+    build_nnunet,
     build_table_release,
     build_yolo,
     frame,
@@ -369,6 +370,23 @@ def test_roboflow_yolo_detection_keeps_boxes(tmp_path):
     assert len(boxes) == 6 and boxes[0] == [(12.0, 10.0, 36.0, 30.0)]  # 0.25..0.75 of 48 x 40
     bunch = rel.to_bunch(require_labels=False, guess_groups=False)
     assert sum("boxes" in r.meta for r in bunch.data) == 6  # they travel with the images
+
+
+def test_nnunet_raw_data_pairs_each_case_with_its_label_file(tmp_path):
+    """nnU-Net's ``imagesTr/<case>_0000.png`` with ``labelsTr/<case>.png``: the masks paired, ``imagesTr`` and
+    ``imagesTs`` the splits. It read as classes 'imagesTr', 'imagesTs' and 'labelsTr', every mask a sample."""
+    truth = build_nnunet(tmp_path)
+    rel = read_release(truth.path)
+    s = rel.summary
+    assert s.n_images == 7 and s.n_masks_paired == 5 and s.classes == {} and not s.left_out
+    assert s.splits == {"train": 5, "test": 2}
+    assert "nnU-Net's case name in labelsTr/ (busi_001.png for busi_001_0000.png)" in s.mask_rule
+    at = _by_name(rel, truth)
+    assert [rel.splits[at[n]] for n in truth.images] == [t[3] for t in truth.images.values()]
+    bunch = rel.to_bunch(require_labels=False, guess_groups=False)
+    for name, (_, _, pixels, _) in truth.images.items():
+        mask = bunch.masks[bunch.paths.index(os.fspath(rel.images[at[name]]))]
+        assert (0 if mask is None else int(np.asarray(mask).sum())) == pixels
 
 
 def test_label_studio_json_export(tmp_path):

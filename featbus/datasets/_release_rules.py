@@ -55,20 +55,24 @@ _BEFORE = re.compile(rf"^(?P<word>{_WORDS})(?P<n>\d*){_SEP}+(?P<core>.+)$", re.I
 #: A split's word with the images' word beside it: RSNA's ``train_images/``, ``images_test/``, ``test_set/``.
 _IMAGES_WORD = r"(?:images?|imgs?|png|jpe?g|dicom|dcm|data|set)"
 _SPLIT_AFFIX = re.compile(rf"^{_IMAGES_WORD}|{_IMAGES_WORD}$")
+#: nnU-Net's folders: ``imagesTr/``, ``imagesTs/`` (and their ``labelsTr/``, ``labelsTs/``).
+_NNUNET = {"imagestr": "train", "imagests": "test", "labelstr": "train", "labelsts": "test"}
 
 
 def split_of(value: str) -> str | None:
     """The split a folder name or a split column's value spells (:data:`SPLITS`, any case, alone or with
-    an images' word beside it): ``"train"``, ``"valid"`` or ``"test"``; ``""`` for an empty value (no
-    split given), None for any other.
+    an images' word beside it, nnU-Net's ``imagesTr``): ``"train"``, ``"valid"`` or ``"test"``; ``""`` for an
+    empty value (no split given), None for any other.
 
     Examples
     --------
     >>> split_of("Validation"), split_of("TEST"), split_of(""), split_of("fold1"), split_of("train_images")
     ('valid', 'test', '', None, 'train')
+    >>> split_of("imagesTs")  # nnU-Net's
+    'test'
     """
     key = column_key(value)
-    return (SPLITS.get(key) or SPLITS.get(_SPLIT_AFFIX.sub("", key))) if key else ""
+    return (SPLITS.get(key) or SPLITS.get(_SPLIT_AFFIX.sub("", key)) or _NNUNET.get(key)) if key else ""
 
 
 def folder_split(path) -> str | None:

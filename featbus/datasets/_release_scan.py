@@ -137,8 +137,9 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     ``masks_of`` maps an image to its mask files as ``[(mask, word)]`` (``word`` the mask word, or
     ``"folder"`` / ``"pattern"``); ``unpaired`` are files taken for masks that no image owns;
     ``rule`` says in words how masks were paired. A file is a mask when it lies in a mask folder
-    (:data:`~featbus.datasets._release_rules.MASK_FOLDER`), or its name is an image's name plus a
-    mask word beside it, or with ``mask_pattern`` when it matches the pattern of an image's stem.
+    (:data:`~featbus.datasets._release_rules.MASK_FOLDER`; paired by the image's name, with or without a
+    mask word, or nnU-Net's ``<case>`` for ``<case>_0000``), or its name is an image's name plus a mask word
+    beside it, or with ``mask_pattern`` when it matches the pattern of an image's stem.
     """
     in_folders, candidates = [], []
     for f in files:
@@ -181,6 +182,7 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
                           and _pattern_regex(mask_pattern, img.stem).match(m.name)), None)
         else:
             slot, keys = index.get(scope, {}), [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
+            keys.append(f"{keys[0]}_0000")  # nnU-Net's labelsTr/<case> for imagesTr/<case>_0000 (its channel 0)
             owner = next((slot[k] for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)
@@ -189,6 +191,8 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
         folder = next(p for p in m.parts[:-1] if is_mask_folder(p))
         if m.stem.casefold() == owner.stem.casefold():
             rules.setdefault(f"same {folder}", f"the same name in {folder}/")
+        elif owner.stem.casefold() == f"{m.stem.casefold()}_0000":
+            rules.setdefault(f"case {folder}", f"nnU-Net's case name in {folder}/ ({m.name} for {owner.name})")
         else:
             rules.setdefault(f"word {folder}", f"the image's name with a mask word in {folder}/ ({m.name} for "
                                                f"{owner.name})")

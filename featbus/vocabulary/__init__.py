@@ -32,7 +32,8 @@ MASK_WORDS = ("mask", "masks", "seg", "segmentation", "gt", "groundtruth", "tumo
 #: Mask words of findings that are not the lesion (BrEaST-Lesions-USG's ``_other1``): paired, never the lesion.
 NON_LESION_MASK_WORDS = ("other",)
 #: A folder whose name says it holds masks.
-MASK_FOLDER = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$|^labels?$", re.IGNORECASE)
+MASK_FOLDER = re.compile(r"mask|^gts?$|ground.?truth|segmentation|annotation|^rois?$|^labels?(?:tr|ts)?$",
+                         re.IGNORECASE)
 
 
 #: Folder names that hold a release's files without saying anything about them: never a class,
