@@ -302,6 +302,40 @@ def build_nnunet(tmp: Path) -> Truth:
     return Truth(root, truth)
 
 
+def build_labelme(tmp: Path) -> Truth:
+    """LabelMe's files as the tool saves them (Wada, *labelme*, https://github.com/wkentaro/labelme): each image's
+    ``<name>.json`` beside it in ``scans/``, ``shapes`` in pixels, ``imagePath`` relative (one saved absolute, on
+    Windows), ``imageData`` null. Eight frames: polygons of the class (two frames each with two), a circle, a
+    rectangle (kept as a box, no mask), a line (drawn nowhere) beside a polygon, and a frame with no shape."""
+    root = tmp / "labelme-project"
+    (root / "scans").mkdir(parents=True, exist_ok=True)
+    truth = {}
+    square = [[12, 10], [35, 10], [35, 29], [12, 29]]  # pixel centres 12..35 x 10..29: 24 x 20
+    for k in range(1, 9):
+        name = f"P{(k + 1) // 2:02d}_{k}"
+        Image.fromarray(frame(800 + k)).save(root / "scans" / f"{name}.png")
+        label = ("benign", "malignant")[k % 2]
+        shapes, pixels = [{"label": label, "points": square, "shape_type": "polygon"}], 480
+        if k in (3, 4):  # a second polygon beside the first, their union
+            shapes.append({"label": label, "points": [[2, 2], [5, 2], [5, 5], [2, 5]], "shape_type": "polygon"})
+            pixels += 16
+        if k == 5:
+            shapes, pixels = [{"label": label, "points": [[20, 20], [23, 20]], "shape_type": "circle"}], None
+        if k == 6:
+            shapes, pixels = [{"label": label, "points": [[12, 10], [35, 29]], "shape_type": "rectangle"}], 0
+        if k == 7:
+            shapes.append({"label": label, "points": [[1, 1], [9, 9]], "shape_type": "line"})
+        if k == 8:
+            shapes, label, pixels = [], "normal", 0
+        path = f"C:\\Users\\reader\\labelme-project\\scans\\{name}.png" if k == 2 else f"{name}.png"
+        (root / "scans" / f"{name}.json").write_text(json.dumps({
+            "version": "5.4.1", "flags": {}, "shapes": [{**s, "group_id": None, "description": "", "flags": {},
+                                                         "mask": None} for s in shapes],
+            "imagePath": path, "imageData": None, "imageHeight": SHAPE[0], "imageWidth": SHAPE[1]}, indent=2))
+        truth[f"{name}.png"] = (label, f"P{(k + 1) // 2:02d}", pixels, None)
+    return Truth(root, truth)
+
+
 # ------------------------------------------------------------------ Label Studio
 
 def brush_encode(mask: np.ndarray) -> list[int]:

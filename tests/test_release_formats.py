@@ -6,6 +6,7 @@ the pixel loop, extract and predict; the archives an attacker crafts refused by 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections import Counter
 
@@ -17,6 +18,7 @@ from _format_builders import (
     build_busi_tar,
     build_busi_zip,
     build_hf_parquet,
+    build_labelme,
     build_labelstudio,
     build_medmnist,
     build_nnunet,
@@ -25,6 +27,7 @@ from _format_builders import (
     frame,
     table_members,
 )
+from PIL import Image
 
 import featbus.io as fio
 from featbus.cli import main
@@ -387,6 +390,68 @@ def test_nnunet_raw_data_pairs_each_case_with_its_label_file(tmp_path):
     for name, (_, _, pixels, _) in truth.images.items():
         mask = bunch.masks[bunch.paths.index(os.fspath(rel.images[at[name]]))]
         assert (0 if mask is None else int(np.asarray(mask).sum())) == pixels
+
+
+def test_labelme_files_one_per_image_read_as_one_source(tmp_path):
+    """LabelMe's ``<name>.json`` beside each image: classes from the shapes' labels, polygons and circles drawn
+    (their union, at LabelMe's pixel centres), a rectangle kept as a box, a line said, an absolute Windows
+    ``imagePath`` found beside the file; every JSON read as one source (it read as unlabelled, each file 'no
+    COCO file'). The masks travel through the index."""
+    truth = build_labelme(tmp_path)
+    truth.images["P03_5.png"] = ("malignant", "P03", 29, None)  # a circle of radius 3 about a pixel centre
+    rel = read_release(truth.path)
+    _check(rel, truth)
+    s = rel.summary
+    assert "images listed by the LabelMe set (8 file(s): scans/P01_1.json and 7 more) (LabelMe JSON)" in s.text()
+    assert s.patient_source == "file-name prefix" and s.n_patients == 4 and not s.left_out
+    assert "1 LabelMe line or point shape(s) drawn into no mask (no region)." in s.notes
+    assert {m.get("boxes", [None])[0] for m in rel.meta} >= {(12.0, 10.0, 35.0, 29.0)}
+    back = read_release(rel.write_index(tmp_path / "index.csv"))
+    bunch = back.to_bunch(require_labels=False, guess_groups=False)
+    assert [int(np.asarray(m).sum()) for m in bunch.masks] == [t[2] for t in truth.images.values()]
+
+
+@pytest.mark.parametrize(("change", "reason", "says"), [
+    (lambda d: d["shapes"][0].update(points=[[1, 1], [float("nan"), 2], [3, 9]]), "bad annotation", "nan"),
+    (lambda d: d.update(imageHeight=400), "bad annotation", "it declares 48x400, its image is 48x40"),
+    (lambda d: d["shapes"][0].update(shape_type="mask"), "bad annotation", "a bitmap ('mask')"),
+    (lambda d: d["shapes"].append({**d["shapes"][0], "label": "benign"}), "two labels", "labels benign, malignant"),
+    (lambda d: d.update(imagePath="elsewhere/other.png", imageData="iVBOR"), "no image", "embedded only"),
+])
+def test_a_labelme_file_that_cannot_be_read_leaves_its_image_out_named(tmp_path, change, reason, says):
+    """A point that is no number, a declared size not the image's, a bitmap shape, two labels: the image left
+    out naming its file; a file whose image is embedded only (``imageData``), none beside it: the file named."""
+    truth = build_labelme(tmp_path)
+    js = truth.path / "scans" / "P01_1.json"
+    data = json.loads(js.read_text())
+    change(data)
+    js.write_text(json.dumps(data))
+    if reason == "no image":  # a file of no image's name, beside the others (P01_1.png is read without one)
+        js.rename(js.with_name("orphan.json"))
+    rel = read_release(truth.path)
+    left = rel.summary.left_out
+    if reason == "no image":  # P01_1.png, its file renamed: named by no file of the set
+        assert left.pop() == ("scans/P01_1.png", "no annotation", "the LabelMe set (8 file(s): scans/P01_2.json and "
+                                                                  "7 more) lists no such image")
+    (item, why, detail), = left
+    assert why == reason and says in detail
+    assert item == ("scans/orphan.json" if reason == "no image" else "scans/P01_1.png")
+    assert len(rel.images) == 7
+
+
+def test_labelme_shapes_named_for_the_lesion_take_their_class_folders(tmp_path):
+    """Shapes labelled ``tumor`` on images in ``benign/`` and ``malignant/``: the folders' classes, said, the
+    masks drawn; never one class 'tumor'."""
+    for k, label in enumerate(["benign", "benign", "malignant", "malignant"]):
+        image = tmp_path / "us" / label / f"{label}_{k}.png"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(frame(k)).save(image)
+        image.with_suffix(".json").write_text(json.dumps({
+            "version": "5.4.1", "shapes": [{"label": "tumor", "points": [[2, 2], [9, 2], [9, 9]], "shape_type":
+                                            "polygon"}], "imagePath": image.name, "imageHeight": 40, "imageWidth": 48}))
+    s = read_release(tmp_path / "us").summary
+    assert s.classes == {"benign": 2, "malignant": 2} and s.n_masks_paired == 4
+    assert "the class folders (the LabelMe shapes' labels, 'tumor', name the lesion, not its class)" in s.class_source
 
 
 def test_label_studio_json_export(tmp_path):

@@ -329,7 +329,7 @@ class Reader:
         named as considered; an option of ``given`` (naming columns or masks) refused."""
         root = self.root
         claimers = [got for got in reads if got.claims_images and got.entries]
-        names = ", ".join(got.file.as_posix() for got in claimers)
+        names = ", ".join(got.said_as or got.file.as_posix() for got in claimers)
         refused = [k for k, v in given.items() if v is not None]
         if refused:
             raise ReleaseError(f"{' and '.join(refused)}: {names} in {str(root)!r} lists the images with their labels, "

@@ -44,6 +44,7 @@ SOURCES = (
     "hf_parquet",
     "yolo",
     "voc",
+    "labelme",
     "coco",
 )
 
@@ -71,17 +72,19 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
     release's non-image files (tables, and files of the sources' ``SUFFIXES``); ``in_archive``: the
     release is inside a zip or tar (``root`` its :class:`~.archive.ArchiveRoot`), read by the sources
     whose ``IN_ARCHIVES`` is true. ``arbiter``: :func:`featbus.datasets.release.arbiter`, handed to a
-    source whose ``read`` takes it (the archive source reads its members as a release through it); ``given``:
+    source whose ``read`` takes it (the archive source reads its members as a release through it), as
+    ``recognised`` (every file the source recognised: LabelMe's one file per image, read as one); ``given``:
     the file given as the release (an archive, an index), ``options``: :func:`~featbus.datasets.read_release`'s,
     each handed to a source whose ``recognise`` or ``read`` takes it."""
     reads, claimed = [], set()
     for source in [m for m in modules() if not in_archive or getattr(m, "IN_ARCHIVES", False)]:
-        for rel in source.recognise([t for t in tables if t not in claimed],
-                                    **_taken(source.recognise, root=root, images=images, given=given)):
+        mine = source.recognise([t for t in tables if t not in claimed],
+                                **_taken(source.recognise, root=root, images=images, given=given))
+        for rel in mine:
             claimed.add(rel)
             try:
                 got = source.read(root, rel, images, unannotated, **_taken(source.read, arbiter=arbiter,
-                                                                           options=options))
+                                                                           options=options, recognised=mine))
                 got.source_name = got.source_name or source.NAME
                 reads.append(got)
             except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named

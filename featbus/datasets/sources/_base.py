@@ -165,7 +165,9 @@ class SourceRead:
     images (mini-MIAS's ``pectoral/`` references), neither listed nor left out. ``whole``: the source read
     the release whole and checked it itself (the featbus index, whose rows name files anywhere): the arbiter
     makes the release of its entries, ``within`` its summary, as they are; ``checked``: the entries' images
-    and masks were checked where they were read (an archive's inner release, by the arbiter): not read again."""
+    and masks were checked where they were read (an archive's inner release, by the arbiter): not read again.
+    ``said_as``: the paragraph's name for what the source read where its one file is not all of it (LabelMe's
+    file per image: ``the LabelMe set (8 files: ...)``)."""
 
     file: Path
     entries: list[Entry] = field(default_factory=list)
@@ -185,3 +187,4 @@ class SourceRead:
     aside: tuple = ()
     whole: bool = False
     checked: bool = False
+    said_as: str | None = None

@@ -89,7 +89,7 @@ def _container(path) -> str:
 
 def _index_mask(base: Path, cell: str):
     """An index's mask cell: a file (absolute, normalised), an archive's member (``archive.zip!m.png``),
-    ``<annotation>.json#<image id>`` (a mask that COCO or Label Studio file draws) or
+    ``<annotation>.json#<image id>`` (a mask that COCO, Label Studio or LabelMe file draws) or
     ``labels/a.txt#<width>x<height>`` (the polygons of a YOLO label file) or ``AllXML/<id>.xml#<width>x<height>``
     (an INbreast image's outlines)."""
     member = reference_from_text(cell, base) if "!" in cell else None
@@ -103,6 +103,10 @@ def _index_mask(base: Path, cell: str):
         return (yolo if file.lower().endswith(".txt") else inbreast).index_mask(path, ref) or base / cell
     if not sep or not file.lower().endswith(".json") or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
+    from . import labelme
+
+    if labelme.is_labelme(path):  # one image's file: its shapes, drawn at its size
+        return labelme.index_mask(path, ref) or base / cell
     return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
 
 
