@@ -250,3 +250,16 @@ def test_split_folders_with_an_images_word_are_splits_never_classes(tmp_path):
 
     assert [split_of(v) for v in ("train_images", "images_test", "test_set", "TrainData", "dataset", "trainval")] == \
         ["train", "test", "test", "train", None, None]
+
+
+@pytest.mark.parametrize("column", ["cancer", "target", "Malignancy"])
+def test_a_binary_label_column_named_as_the_outcome_labels_the_images(tmp_path, column):
+    """A user's table ``filename,cancer`` (RSNA's convention, 0 / 1), ``target`` or ``Malignancy``: the label
+    column by its name, its values the classes as written (the images read as unlabelled, the column unsaid)."""
+    lines = ["filename," + column]
+    for k in range(6):
+        save(tmp_path / "study" / "images" / f"{k:04d}.png", scan(k))
+        lines.append(f"{k:04d}.png,{k % 2}")
+    (tmp_path / "study" / "labels.csv").write_text("\n".join(lines) + "\n")
+    s = read_release(tmp_path / "study").summary
+    assert s.label_column == column and s.classes == {"0": 3, "1": 3}
