@@ -79,8 +79,8 @@ PATIENT_COLUMNS = ("patient", "patientid", "patientno", "patientnumber", "case",
 STUDY_COLUMNS = ("study", "studyid", "studyuid", "studyinstanceuid", "series", "seriesid", "seriesuid",
                  "seriesinstanceuid", "exam", "examid", "accessionnumber", "sopinstanceuid", "visit", "visitid")
 #: The usual names of a label column (the values decide first: :data:`LABEL_SPELLINGS`).
-LABEL_COLUMNS = ("label", "class", "diagnosis", "pathology", "histology", "category", "classification", "target", "cancer",
-                 "malignancy")
+LABEL_COLUMNS = ("label", "class", "diagnosis", "pathology", "histology", "category", "classification", "target",
+                 "cancer", "malignancy")
 #: Words in a column's name that say it names mask files (``Mask_tumor_filename``).
 MASK_COLUMN_WORDS = ("mask", "segmentation", "gt", "groundtruth", "roi")
 #: The usual names of a column giving each image's physical pixel size (compared as :func:`column_key`,
