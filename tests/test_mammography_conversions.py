@@ -101,6 +101,28 @@ def test_vindr_png_conversion_reads_as_the_original(tmp_path):
     assert "joined by study_id + image_id (images_png/<study_id>/<image_id>.png)" in s.text()
 
 
+def test_vindr_flat_conversion_with_its_tables_in_a_folder_of_their_own(tmp_path):
+    """``images/<image_id>.png`` with the tables in ``csv/`` (the join looked only under the table's own folder:
+    every row 'no image'): the release's other files are joined when none under the table's folder is."""
+    from _mammo_builders import build_vindr
+
+    built = build_vindr(tmp_path / "png", png=True)
+    flat = tmp_path / "flat"
+    truth = {}
+    for rel, value in built.truth.items():
+        (flat / "images").mkdir(parents=True, exist_ok=True)
+        (built.root / rel).rename(flat / "images" / Path(rel).name)
+        truth[f"images/{Path(rel).name}"] = value
+    for table in built.root.glob("*.csv"):
+        (flat / "csv").mkdir(exist_ok=True)
+        table.rename(flat / "csv" / table.name)
+    built.root, built.truth = flat, truth
+    rel = read_release(flat)
+    _check(rel, built)
+    assert rel.summary.splits == {"train": 24, "test": 8}
+    assert "joined by image_id (images/<image_id>.png)" in rel.summary.text()
+
+
 def test_inbreast_png_conversion_reads_as_the_original_its_outlines_said_not_drawn(tmp_path):
     from _mammo_builders import build_inbreast
 

@@ -45,8 +45,8 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 
 from ._release_rules import IMAGE_SUFFIXES, stem_keys
 
@@ -175,12 +175,23 @@ def join(rows: list[list[str]], files, columns: tuple[str, ...], *, under=None,
     names a folder the file is in (:data:`FOLDER`). The form that names most of the first :data:`SAMPLE`
     rows is kept for every row; a key naming two files names none (never a guess) unless ``many``: then
     each row names a list of the files its key finds (a breast's views, a case folder's files). ``under``:
-    only the files inside that folder count, given relative to it (a table's own folder); ``publisher``:
+    the files inside that folder first (a table's own folder), the release's others when none of those joins
+    (a table in ``csv/`` beside ``images/``); the files found are release-relative either way. ``publisher``:
     ``(example, key cells, separator)`` of the form the publisher names its files in
-    (``("images/s/i.*", ("s", "i"), "/")``), what every row looked for when none joins.
+    (``("images/s/i.*", ("s", "i"), "/")``, relative to ``under``), what every row looked for when none joins.
     """
-    if under is not None:
-        files = [f.relative_to(under) for f in files if under in f.parents]
+    files = list(files)
+    if under is None or under == Path("."):
+        return _join(rows, files, columns, publisher, many)
+    got = _join(rows, [f.relative_to(under) for f in files if under in f.parents], columns, publisher, many)
+    if not any(got.files) and (whole := _join(rows, files, columns, None, many)).example is not None:
+        return whole
+    files = [[under / f for f in fs] for fs in got.files] if many else [f and under / f for f in got.files]
+    return replace(got, files=files, example=got.example and under / got.example)
+
+
+def _join(rows: list[list[str]], files, columns: tuple[str, ...], publisher, many: bool) -> Joined:
+    """:func:`join` over ``files`` as given."""
     files = index(files)
     sample = [r for r in rows if all(c.strip() for c in r)][:SAMPLE]
     # the last cell alone only where it says the rest of the row's key (RSNA's image_id; never CMMD's side)

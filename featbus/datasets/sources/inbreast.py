@@ -77,7 +77,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     xml_dir = file.parent / "AllXML"
     xmls, _ = list_folder(root / xml_dir, (".xml",))
     xml_of = {x.stem: xml_dir / x for x in xmls}
-    found = [(line, row, file.parent / f if f is not None else None) for (line, row), f in zip(rows, joined.files)]
+    found = [(line, row, f) for (line, row), f in zip(rows, joined.files)]
     dicom = [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of
              and img.suffix.lower() == ".dcm"]
     shapes = header_values(read_headers(root, dicom), ("Rows", "Columns"))

@@ -56,17 +56,17 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     joined = join([[row[c_patient], row[c_image]] for _, row in rows], images or (), ("patient_id", "image_id"),
                   under=file.parent, publisher=(f"{split}_images/p/i.*", ("p", "i"), "/"))
     got.key = joined.words.replace(f"({split}_images/", "(<split>_images/")
-    folder = file.parent / PurePosixPath(joined.expected(["p", "i"])).parent
+    folder = PurePosixPath(joined.expected(["p", "i"])).parent
     folder = folder.parent if joined.separator == "/" else folder
     breasts: dict[tuple[str, str], set] = {}
     for (line, row), found in zip(rows, joined.files):
         patient, image_id = row[c_patient].strip(), row[c_image].strip()
         where = f"row {line} of {file.as_posix()}"
         if found is None:
-            looked = (file.parent / joined.expected([patient, image_id])).as_posix()
+            looked = joined.expected([patient, image_id])
             got.left_out.append(LeftOut(where, "no image", f"{looked} not found"))
             continue
-        rel = file.parent / found
+        rel = found
         label = None if test else CANCER.get(row[c_cancer].strip())
         if not test and label is None:
             got.left_out.append(LeftOut(rel.as_posix(), "bad annotation",

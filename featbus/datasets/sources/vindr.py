@@ -66,7 +66,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if found is None:
             got.left_out.append(LeftOut(where, "no image", f"{joined.expected([study, image_id])} not found"))
             continue
-        rel = file.parent / found
+        rel = found
         label = row[c_birads].strip() or None
         meta = side_view(row, c_side, c_view)
         if c_density is not None:
