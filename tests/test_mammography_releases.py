@@ -120,6 +120,28 @@ def test_cbis_masks_told_from_crops_by_content_and_paired_to_the_scan(tmp_path):
     assert any("take the most severe" in n for n in rel.summary.notes)
 
 
+def test_cbis_download_without_its_description_tables_reads_by_the_case_folders(tmp_path):
+    """TCIA's download alone (the four tables are a separate download): 52 'images' with every ROI mask and crop
+    counted as a scan and the case folders as 34 patients. Read by NBIA's metadata.csv of the collection and the
+    case folders' names: the same scans, masks, crops left out, women and splits as with the tables, unlabelled
+    and said; training refuses."""
+    built = build_cbis_ddsm_tcia(tmp_path)
+    with_tables = read_release(built.root)
+    for table in built.root.glob("*_case_description_*_set.csv"):
+        table.unlink()
+    rel = read_release(built.root)
+    s, t = rel.summary, with_tables.summary
+    assert (s.n_images, s.n_mask_files, s.n_patients, s.splits) == (t.n_images, t.n_mask_files, t.n_patients, t.splits)
+    assert sorted(map(str, rel.images)) == sorted(map(str, with_tables.images))
+    assert sorted(map(str, (m for ms in rel.masks for m in ms))) == sorted(map(str, (m for ms in with_tables.masks
+                                                                                       for m in ms)))
+    assert s.left_out_counts() == {"cropped image": built.expect["n_mask_files"]} and s.classes == {}
+    assert rel.groups == [g.strip() for g in rel.groups] and set(rel.groups) == set(with_tables.groups)
+    assert any("description tables" in n and "not beside the images" in n for n in s.notes)
+    with pytest.raises(ReleaseError, match="nothing labels the images"):
+        read_release(built.root, require_labels=True)
+
+
 def test_cbis_row_whose_case_folder_is_missing_named(tmp_path):
     built = build_cbis_ddsm_tcia(tmp_path, missing_case=True)
     rel = read_release(built.root)

@@ -352,7 +352,10 @@ class Reader:
         kept = [(e, masks) for e, masks in zip(entries, checked) if masks is not None]
         labels, class_order = _given_labels(self, kept, claimers, names)
         if require_labels and not any(label is not None for label in labels):
-            raise ReleaseError(f"nothing labels the images of {str(root)!r}: {names} lists them without a label")
+            why = "; ".join(dict.fromkeys(g.class_source.format(file=g.file.as_posix()) for g in claimers
+                                          if g.class_source))  # the source's words for its missing labels
+            raise ReleaseError(f"nothing labels the images of {str(root)!r}: {names} lists them without a label"
+                               + (f" ({why})" if why else ""))
         groups = _given_groups(self, kept, class_order, group_pattern, claimers, summary)
         within = claimers[0].within
         if within is None or within.table != root / claimers[0].file:  # a source that is its table is said as one

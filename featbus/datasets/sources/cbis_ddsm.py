@@ -24,6 +24,11 @@ lossy JPEG is still nearly two-valued). A breast filed both as a Mass and as a C
 mammogram under two subjects) is one patient, said. A flat conversion that names each file by its case
 (``<case>_FULL.png``, ``<case>_MASK_1.png``, ``<case>_CROP_1.png``) reads as the tree: a name with an ROI
 word (:data:`ROI_WORDS`) is an abnormality's file, never a scan.
+
+TCIA's download without the description tables (NBIA's ``metadata.csv`` of collection ``CBIS-DDSM`` beside the
+tree, the tables a separate download) reads by the case folders' names (:data:`CASE`): the full mammograms
+unlabelled, their abnormalities' masks paired, the crops left out, the patient, split, side and view from the
+names, and the missing tables said.
 """
 
 from __future__ import annotations
@@ -54,17 +59,71 @@ SIDE_VIEW = ("left or right breast", "image view")
 
 #: The JPEG conversion's mapping table and download manifest, beside the description tables.
 DICOM_INFO, META = "dicom_info.csv", "meta.csv"
+#: A case folder's name: abnormality type, split, patient, side, view and, for an abnormality's folder, its number.
+CASE = re.compile(r"^(Mass|Calc)-(Training|Test)_(P_\d+)_(LEFT|RIGHT)_(CC|MLO)(?:_(\d+))?$", re.IGNORECASE)
+
+
+def _cbis_manifest(root: Path, rel: Path) -> bool:
+    """Whether ``rel`` is NBIA's ``metadata.csv`` of the CBIS-DDSM collection (its first row's ``Collection``)."""
+    try:
+        _, rows, (c_collection, _) = table(root, rel, ("Collection", "File Location"))
+    except (OSError, ValueError):  # SourceError is a ValueError
+        return False
+    return bool(rows) and rows[0][1][c_collection].strip().casefold() == "cbis-ddsm"
 
 
 def recognise(files: list[Path], root: Path, *, images: list[Path] = ()) -> list[Path]:
     """The four description tables (by their published names) where their paths are TCIA's UID
     folders, not the release's images, and beside them a JPEG conversion's ``dicom_info.csv`` and
     ``meta.csv``; a copy whose paths are its files (the PNG-converted shape commonly shared) is a table
-    like any other, read by its columns."""
+    like any other, read by its columns. Without them, NBIA's ``metadata.csv`` of the collection."""
     listed = {f.as_posix().casefold() for f in images}
     mine = [f for f in files if TABLE.match(f.name) and not _paths_listed(root, f, listed)]
     folders = {f.parent for f in mine}
+    if not mine and not any(TABLE.match(f.name) for f in files):
+        return [f for f in files if f.name.casefold() == "metadata.csv" and _cbis_manifest(root, f)][:1]
     return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
+
+
+def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
+    """The download without its description tables: each case folder's full mammogram, unlabelled, with the
+    masks of its abnormalities' folders (told from the crops by their pixels)."""
+    got = SourceRead(file, claims_images=True, patient_source="folder", key="the case folders' names",
+                     source_name="CBIS-DDSM's case folders, as NBIA's download writes them",
+                     patient_detail="the case folder's patient (Mass-Training_P_00001_LEFT_CC -> P_00001)",
+                     class_source="none: CBIS-DDSM's description tables, TCIA's separate download, are not "
+                                  "beside CBIS-DDSM/")
+    scans: dict[str, Entry] = {}
+    rois: list[tuple[str, Path]] = []
+    for img in images:
+        found = next((m for p in img.parts[:-1] if (m := CASE.match(p))), None)
+        if found is None:
+            continue
+        kind, split, patient, side, view, n = found.groups()
+        case = found.group(0)[: found.start(6) - 1] if n else found.group(0)
+        if n:
+            rois.append((case, img))
+        else:
+            scans[case.casefold()] = Entry(img, None, patient=patient, split="train" if split.lower() == "training"
+                                           else "test", meta={"laterality": side[0].upper(), "view": view.upper()})
+    for case, f in rois:
+        what, why = roi_kind(root, f)
+        scan = scans.get(case.casefold())
+        if what == "mask" and scan is not None:
+            scan.masks += (f,)
+        elif what != "unreadable":
+            got.left_out.append(LeftOut(f.as_posix(), "cropped image" if what == "crop" else "mask",
+                                        f"a cropped image of {case} ({why}), not a scan" if what == "crop" else
+                                        f"of {case}, whose full mammogram is not in the download"))
+        else:
+            got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
+    got.entries = list(scans.values())
+    got.notes.append("CBIS-DDSM's description tables (mass_case_description_train_set.csv and the three others, a "
+                     "separate download from TCIA) are not beside the images: read unlabelled, by the case folders; "
+                     "put them beside CBIS-DDSM/ to read the pathology.")
+    got.mask_rule = ("the ROI mask in each abnormality's folder <case>_<n>, told from the cropped image by its pixels "
+                     "(0 and one value, at the scan's size)")
+    return got
 
 
 def _paths_listed(root: Path, rel: Path, listed: set[str]) -> bool:
@@ -166,6 +225,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                          "SeriesDescription): what the case tables join through, no labels")
     if file.name.casefold() == META:
         return SourceRead(file, not_used="the download's manifest (one row a series): no labels")
+    if file.name.casefold() == "metadata.csv":
+        return _tree(root, file, images or [])
     converted, flat = (root / file.parent / DICOM_INFO).is_file(), False
     got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id", key=(
         f"the series UID of 'image file path' and 'ROI mask file path' (their third part), through "
