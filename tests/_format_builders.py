@@ -336,6 +336,27 @@ def build_labelme(tmp: Path) -> Truth:
     return Truth(root, truth)
 
 
+def build_roboflow_masks(tmp: Path) -> Truth:
+    """Roboflow's "Semantic Segmentation Masks" export (its documentation's layout): ``train/``, ``valid/``,
+    ``test/``, each frame ``<name>_png.rf.<hash>.jpg`` beside ``<name>_png.rf.<hash>_mask.png`` whose pixel
+    values are the classes (0 the background, 1 benign, 2 malignant) and ``_classes.csv`` in each split
+    (``Pixel Value, Class``). Every fifth frame's mask holds only the background."""
+    root = tmp / "breast-us.v3i.png-mask-semantic"
+    truth, k = {}, 0
+    for split, n in YOLO_SPLITS:
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / split / "_classes.csv").write_text("Pixel Value, Class\n0, background\n1, benign\n2, malignant\n")
+        for _ in range(n):
+            k += 1
+            name = f"US{k:03d}_png.rf.{k * 7919:08x}"
+            Image.fromarray(frame(900 + k)).convert("RGB").save(root / split / f"{name}.jpg", quality=95)
+            value = 0 if k % 5 == 0 else 1 + k % 2
+            Image.fromarray((lesion_mask(k) > 0).astype(np.uint8) * value).save(root / split / f"{name}_mask.png")
+            truth[f"{name}.jpg"] = (("normal", "benign", "malignant")[value], None,
+                                    int((lesion_mask(k) > 0).sum()) if value else 0, split)
+    return Truth(root, truth)
+
+
 # ------------------------------------------------------------------ Label Studio
 
 def brush_encode(mask: np.ndarray) -> list[int]:

@@ -22,6 +22,7 @@ from _format_builders import (
     build_labelstudio,
     build_medmnist,
     build_nnunet,
+    build_roboflow_masks,
     build_table_release,
     build_yolo,
     frame,
@@ -452,6 +453,26 @@ def test_labelme_shapes_named_for_the_lesion_take_their_class_folders(tmp_path):
     s = read_release(tmp_path / "us").summary
     assert s.classes == {"benign": 2, "malignant": 2} and s.n_masks_paired == 4
     assert "the class folders (the LabelMe shapes' labels, 'tumor', name the lesion, not its class)" in s.class_source
+
+
+def test_roboflow_semantic_masks_give_each_image_its_class(tmp_path):
+    """Roboflow's semantic-mask export: each image's class from its mask's values, named by ``_classes.csv`` (it
+    read unlabelled); a mask of the background alone a normal frame; a value no row names, or two classes in one
+    mask, leave the image out, named."""
+    truth = build_roboflow_masks(tmp_path)
+    rel = read_release(truth.path)
+    _check(rel, truth)
+    s = rel.summary
+    assert s.splits == {"train": 5, "valid": 2, "test": 2} and not s.left_out
+    assert s.class_source == "the class of each mask's pixel values, named by _classes.csv"
+    masks = sorted(truth.path.rglob("*_mask.png"))
+    Image.fromarray((np.asarray(Image.open(masks[0])) > 0).astype(np.uint8) * 7).save(masks[0])
+    both = np.asarray(Image.open(masks[1])).copy()
+    both[0, 0], both[1, 1] = 1, 2
+    Image.fromarray(both).save(masks[1])
+    left = {x.reason: x for x in read_release(truth.path).summary.left_out}
+    assert "holds value(s) [7] that" in left["bad annotation"].detail
+    assert "holds the classes benign, malignant" in left["two labels"].detail
 
 
 def test_label_studio_json_export(tmp_path):

@@ -44,6 +44,7 @@ SOURCES = (
     "hf_parquet",
     "yolo",
     "voc",
+    "roboflow_masks",
     "labelme",
     "coco",
 )

@@ -1,0 +1,92 @@
+"""Roboflow's "Semantic Segmentation Masks" export as a release's source (:mod:`featbus.datasets.sources`):
+``<split>/<name>.jpg`` beside ``<name>_mask.png``, whose pixel values are the classes, and ``_classes.csv`` in
+each split naming them (``Pixel Value, Class``: ``0, background``, ``1, benign``, ``2, malignant``).
+
+Every split's ``_classes.csv`` is read as one source, the first said for all. An image's class is the class of
+its mask's values other than the background (one class; a mask of two: left out, named; a mask of none: a scan
+without a lesion, ``normal``, said, ``unannotated="leave out"`` leaving it out); its mask is the mask file (every
+value but the background's the lesion). A value no row names leaves its image out, named. The split is the folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..._records import LeftOut
+from .._release_rules import folder_split, mask_parts
+from .._release_tables import SourceError
+from ._base import Entry, SourceRead
+from ._screening import column, columns, header_row, table
+from .tool_tables import one_class
+
+__all__ = ["NAME", "read", "recognise"]
+
+NAME = "Roboflow semantic masks"
+#: ``_classes.csv``'s columns in this export (its classification export's ``_classes.csv`` is one-hot).
+COLUMNS = ("Pixel Value", "Class")
+
+
+def recognise(files: list[Path], root: Path) -> list[Path]:
+    """Each ``_classes.csv`` of the columns :data:`COLUMNS`, in path order."""
+    want = {"pixelvalue", "class"}
+    return sorted((f for f in files if f.name.casefold() == "_classes.csv" and columns(header_row(root, f)) == want),
+                  key=lambda f: f.as_posix())
+
+
+def _mask_values(root: Path, mask: Path) -> set[int]:
+    """The values a mask file holds (its stored values, within the reader's pixel budget)."""
+    from ...io import read_image
+
+    return {int(v) for v in np.unique(read_image(root / mask, mode="unchanged", dicom_window=False))}
+
+
+def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *,
+         recognised: list[Path] = ()) -> SourceRead:
+    """The first ``_classes.csv``: the images of every split whose ``<name>_mask`` lies beside them, each with
+    the class of its mask's values; any other: nothing (read with the first)."""
+    files = list(recognised) or [file]
+    if file != files[0]:
+        return SourceRead(file)
+    got = SourceRead(file, claims_images=True,
+                     said_as=f"the Roboflow mask export ({', '.join(f.as_posix() for f in files)})")
+    by_folder: dict[Path, dict[int, str]] = {}
+    for f in files:
+        header, rows, _ = table(root, f, COLUMNS)
+        c_value, c_class = column(header, COLUMNS[0]), column(header, COLUMNS[1])
+        try:
+            by_folder[f.parent] = {int(row[c_value]): row[c_class].strip() for _, row in rows}
+        except ValueError:
+            raise SourceError(f"{f.as_posix()}: a 'Pixel Value' that is no whole number") from None
+    masks = {(img.parent, core.casefold()): img for img in images or ()
+             if (parts := mask_parts(img.stem)) and (core := parts[0]) and img.parent in by_folder}
+    normal = 0
+    for img in images or ():
+        names = by_folder.get(img.parent)
+        mask = masks.get((img.parent, img.stem.casefold()))
+        if names is None or mask is None or mask == img:
+            continue
+        background = {v for v, name in names.items() if v == 0 or name.casefold() == "background"}
+        try:
+            values = _mask_values(root, mask) - background
+        except (OSError, ValueError) as exc:  # ImageError is a ValueError
+            got.left_out.append(LeftOut(img.as_posix(), "unreadable", f"its mask {mask.as_posix()}: {exc}"))
+            continue
+        unnamed = sorted(values - set(names))
+        if unnamed:
+            got.left_out.append(LeftOut(img.as_posix(), "bad annotation", f"its mask {mask.as_posix()} holds value(s) "
+                                        f"{unnamed} that {(img.parent / '_classes.csv').as_posix()} names no class"))
+            continue
+        label = one_class(got, img.as_posix(), {names[v] for v in values}, unannotated,
+                          f"its mask {mask.as_posix()} holds the classes", f"its mask {mask.as_posix()} is empty")
+        if label is None:
+            continue
+        normal += not values
+        got.entries.append(Entry(img, label, (mask,), split=folder_split(img) or None))
+    if normal:
+        got.notes.append(f"{normal} image(s) whose mask holds only the background read as 'normal' (a scan without a "
+                         "lesion; --unannotated leave-out leaves them out).")
+    got.class_source = "the class of each mask's pixel values, named by _classes.csv"
+    got.mask_rule = "<name>_mask beside the image, every value but the background's the lesion"
+    return got
