@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -173,6 +174,29 @@ def test_a_row_naming_a_file_outside_the_release_is_refused(tmp_path):
     (root / "t.csv").write_text(f"image,label\nimages/0.png,benign\nimages/1.png,malignant\n"
                                 f"{tmp_path / 'secret.png'},benign\n")
     with pytest.raises(ReleaseError, match="row 4 of t.csv"):
+        read_release(root)
+
+
+def test_absolute_paths_written_on_another_machine_find_the_release_s_files_by_their_end(tmp_path):
+    """A table written where the data lay elsewhere (``/home/alice/breast/images/benign/1.png``): each row finds
+    the release's file by its path's end, the longest that names one (two ``1.png``), said; it was refused as
+    naming files outside the release. A path whose end names no file of the release is still refused."""
+    root = tmp_path / "rel"
+    rows = ["image,label"]
+    for k, label in enumerate(["benign", "malignant", "benign", "malignant"]):
+        _png(root / "images" / label / f"{k // 2}.png", k)
+        rows.append(f"/home/alice/breast/images/{label}/{k // 2}.png,{label}")
+    (root / "t.csv").write_text("\n".join(rows) + "\n")
+    rel = read_release(root)
+    s = rel.summary
+    assert s.classes == {"benign": 2, "malignant": 2} and not s.left_out
+    assert sorted(Path(p).relative_to(root).as_posix() for p in rel.images) == sorted(r.split(",")[0][19:]
+                                                                                    for r in rows[1:])
+    assert ("4 row(s) of t.csv name their image by an absolute path outside the release (where the table was "
+            "written): each found in the release by its path's end.") in s.notes
+    (root / "t.csv").write_text("\n".join(rows + ["/home/alice/breast/images/benign/9.png,benign"]) + "\n")
+    with pytest.raises(ReleaseError, match="row 6 of t.csv: '/home/alice/breast/images/benign/9.png' names a file "
+                                           "outside the release"):
         read_release(root)
 
 

@@ -98,14 +98,15 @@ def index(files) -> dict[str, list]:
 def find(files: dict[str, list], cell: str):
     """The file a table's cell names (``files``: an :func:`index`), ``None`` when none or two do: the cell
     as written (spaces may be part of a name; ``\\`` read as ``/``, a leading ``./`` dropped) as a path's
-    tail, then its name alone (the last cell of a path, as :func:`join`'s last key column alone), each with
-    and without an image extension, then a number without its leading zeros."""
+    tail, then its own tails, longest first (an absolute path written on another machine), then its name
+    alone (the last cell of a path, as :func:`join`'s last key column alone), each with and without an
+    image extension, then a number without its leading zeros."""
     value = unicodedata.normalize("NFC", cell)
     v = value.strip().replace("\\", "/").lstrip("./") if not value.startswith("../") else value.strip()
     if not v:
         return None
     p = PurePosixPath(v)
-    keys = [v, p.name]
+    keys = [v, *("/".join(p.parts[n:]) for n in range(1, len(p.parts) - 1)), p.name]  # its tails, longest first
     if value.strip() != value:  # the name as written first
         keys = [value, PurePosixPath(value).name, *keys]
     if p.suffix.lower() in IMAGE_SUFFIXES:

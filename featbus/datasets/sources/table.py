@@ -287,14 +287,17 @@ def pair_rows(reader, table, images, masks_of, summary):
         summary.mask_column = ", ".join(header[c] for c in sorted(used_mask_cols))
     files = index(images)
     rows_of: dict[Path, list[int]] = {}
-    nfc = 0
+    nfc = elsewhere = 0
     for k, row in enumerate(rows):
         cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
         where = f"row {k + 2} of {name}"
-        if _outside(reader.root, cell, rel):
+        absolute = cell.strip().startswith("/")  # another machine's path to the file: found by its path's end
+        outside = _outside(reader.root, cell, rel)
+        img = find(files, cell) if not outside or absolute else None
+        if outside and img is None:
             raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(reader.root)!r}; featbus "
                                "reads only the release's own files")
-        img = find(files, cell)
+        elsewhere += outside
         if img is None:
             if reader.rows_without_image == "raise":
                 raise ReleaseError(f"{where.replace(' of ', ' of ' + repr(str(reader.root)) + '/', 1)}: image "
@@ -303,6 +306,9 @@ def pair_rows(reader, table, images, masks_of, summary):
             continue
         rows_of.setdefault(img, []).append(k)
         nfc += normalisation_mattered(cell, img)
+    if elsewhere:
+        summary.notes.append(f"{elsewhere} row(s) of {name} name their image by an absolute path outside the release "
+                             "(where the table was written): each found in the release by its path's end.")
     if nfc:
         summary.notes.append(f"{nfc} name(s) in {name} matched their files only after Unicode normalisation "
                              "(NFC; the files' names are stored decomposed, as macOS writes them, or the other "
