@@ -3,7 +3,8 @@
 ``labelmap.txt`` names (``benign:250,50,83::``, CVAT's ``label:color_rgb:parts:actions``); the splits
 from ``ImageSets/Segmentation/<split>.txt``. A mask of background only is a scan without a lesion
 (``normal``); ``SegmentationObject/`` (one colour per lesion) repeats the class masks and is not used.
-The class is read from each mask's pixels (the one source whose labels are in pixels).
+The class is read from each mask's pixels (as Roboflow's semantic masks give theirs,
+:mod:`.roboflow_masks`).
 """
 
 from __future__ import annotations
