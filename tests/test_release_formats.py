@@ -453,6 +453,14 @@ def test_labelme_shapes_named_for_the_lesion_take_their_class_folders(tmp_path):
     s = read_release(tmp_path / "us").summary
     assert s.classes == {"benign": 2, "malignant": 2} and s.n_masks_paired == 4
     assert "the class folders (the LabelMe shapes' labels, 'tumor', name the lesion, not its class)" in s.class_source
+    wrong = tmp_path / "us" / "benign" / "benign_0.json"  # a shape's class its folder contradicts: left out, named
+    data = json.loads(wrong.read_text())
+    data["shapes"][0]["label"] = "malignant"
+    wrong.write_text(json.dumps(data))
+    (item, reason, detail), = read_release(tmp_path / "us").summary.left_out
+    assert (item, reason) == ("benign/benign_0.png", "two labels")
+    assert detail == ("benign/benign_0.json gives 'malignant', its class folder 'benign': correct the file or move "
+                      "the image")
 
 
 def test_roboflow_semantic_masks_give_each_image_its_class(tmp_path):

@@ -9,8 +9,9 @@ named); a file without shapes is a scan without a lesion, ``normal``, said (``un
 out). Polygons and circles are drawn into its mask, their union; rectangles are kept as boxes
 (``meta["boxes"]``), lines and points drawn nowhere, said. A bitmap shape (``mask``), coordinates that are not
 numbers or lie far outside the declared size, or a declared size that is not the image's, leave the image out,
-named. Shape labels that spell no class (``tumor``) on images in class folders (``benign/``): the folders' classes,
-said. The patients and splits are the reader's rules over the images' names and folders.
+named; so does a shape's class that its image's class folder contradicts. Shape labels that spell no class
+(``tumor``) on images in class folders (``benign/``): the folders' classes, said. The patients and splits are
+the reader's rules over the images' names and folders.
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         label = one_class(got, img.as_posix(), labels, unannotated, f"{where} gives shapes of the labels",
                           f"{where} gives no shape")
         if label is None:
+            continue
+        folder = next((p for p in reversed(img.parts[:-1]) if class_of_value(p)), None)
+        if labels and folder and class_of_value(label) and class_of_value(label) != class_of_value(folder):
+            got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{where} gives {label!r}, its class folder "
+                                        f"{folder!r}: correct the file or move the image"))
             continue
         normal += not labels
         boxed += bool(boxes)
