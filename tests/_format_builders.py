@@ -56,6 +56,16 @@ class Truth:
 
 # ------------------------------------------------------------------ archives
 
+def zip_folder(folder: Path, path: Path, base: Path | None = None) -> Path:
+    """The files under ``folder`` zipped into ``path``, each named relative to ``base`` (``folder`` itself
+    by default), in sorted order: a release zipped as its publisher or a user would."""
+    with zipfile.ZipFile(path, "w") as z:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(base or folder).as_posix())
+    return path
+
+
 BUSI = (("benign", 4), ("malignant", 3), ("normal", 2))
 
 

@@ -115,14 +115,10 @@ def test_the_kaggle_download_zip_names_its_tables_to_unpack(tmp_path):
     read by a source that opens the files it joins (pixels tell masks from crops), so inside a zip they are
     named, one by one, to be unpacked; they were read as plain tables ('names 0 images', ``dicom_info.csv``'s
     ``PatientID`` taken for the patients) without a word that the labels were there."""
-    import zipfile
+    from _format_builders import zip_folder
 
     built = build_cbis_ddsm_kaggle(tmp_path / "src")
-    with zipfile.ZipFile(tmp_path / "archive.zip", "w") as z:
-        for f in sorted(built.root.rglob("*")):
-            if f.is_file():
-                z.write(f, f.relative_to(built.root).as_posix())
-    s = read_release(tmp_path / "archive.zip").summary
+    s = read_release(zip_folder(built.root, tmp_path / "archive.zip")).summary
     unpack = {x.item.split("!", 1)[1] for x in s.left_out if "CBIS-DDSM case descriptions" in x.detail
               and "unpack the archive to use it" in x.detail}
     assert unpack == {f"csv/{n}" for n in ("calc_case_description_test_set.csv", "calc_case_description_train_set.csv",

@@ -302,14 +302,10 @@ def test_a_download_manifest_inside_a_zip_is_said_as_in_the_folder(tmp_path):
     """NBIA's ``metadata.csv`` inside a zip of CMMD's download: a download manifest with no labels, not read, as
     the unpacked folder says it (it was read as the patient table of the zip; for a while named 'to unpack')."""
     pytest.importorskip("pydicom")
-    import zipfile
+    from _format_builders import zip_folder
 
     built = build_cmmd(tmp_path / "src")
-    with zipfile.ZipFile(tmp_path / "cmmd.zip", "w") as z:
-        for f in sorted(built.root.rglob("*")):
-            if f.is_file():
-                z.write(f, f.relative_to(built.root).as_posix())
-    s = read_release(tmp_path / "cmmd.zip").summary
+    s = read_release(zip_folder(built.root, tmp_path / "cmmd.zip")).summary
     folder = read_release(built.root).summary
     said = "metadata.csv (a download manifest (NBIA's list of the series downloaded: Series UID, File Location), " \
            "no labels; not read)"

@@ -27,6 +27,7 @@ from _format_builders import (
     build_yolo,
     frame,
     table_members,
+    zip_folder,
 )
 from PIL import Image
 
@@ -206,15 +207,10 @@ def test_an_archived_release_loads_with_its_tables_pixel_sizes(tmp_path, name):
 
 
 def test_a_zipped_rsna_release_reads_as_its_unpacked_folder(tmp_path):
-    import zipfile
-
     from _mammo_builders import build_rsna
 
     folder = build_rsna(tmp_path).root  # train.csv and test.csv read by the RSNA source inside the zip too
-    path = tmp_path / "rsna.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for f in sorted(folder.rglob("*")):
-            zf.write(f, f.relative_to(tmp_path).as_posix())
+    path = zip_folder(folder, tmp_path / "rsna.zip", tmp_path)
     unpacked, archived = read_release(folder), read_release(path)
 
     def by_name(rel, strip):
@@ -262,13 +258,8 @@ def test_dicom_headers_inside_an_archive_give_patients_and_pixel_sizes_as_the_fo
 
 
 def test_a_zipped_yolo_export_names_its_label_files_never_reads_them_as_tables(tmp_path):
-    import zipfile
-
     folder = build_yolo(tmp_path / "unpacked").path  # YOLO's source reads files: not inside an archive
-    path = tmp_path / "yolo.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for f in sorted(folder.rglob("*")):
-            zf.write(f, f.relative_to(folder.parent).as_posix())
+    path = zip_folder(folder, tmp_path / "yolo.zip", folder.parent)
     s = read_release(path).summary
     said = {r.item.split("!", 1)[1]: r.detail for r in s.left_out}
     labels = [f.relative_to(folder.parent).as_posix() for f in folder.rglob("*.txt")]

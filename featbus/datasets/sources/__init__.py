@@ -74,15 +74,16 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
     release is inside a zip or tar (``root`` its :class:`~.archive.ArchiveRoot`), read by the sources
     whose ``IN_ARCHIVES`` is true. ``arbiter``: :func:`featbus.datasets.release.arbiter`, handed to a
     source whose ``read`` takes it (the archive source reads its members as a release through it), as
-    ``recognised`` (every file the source recognised: LabelMe's one file per image, read as one); ``given``:
-    the file given as the release (an archive, an index), ``options``: :func:`~featbus.datasets.read_release`'s,
-    each handed to a source whose ``recognise`` or ``read`` takes it."""
+    ``recognised`` (every file the source recognised, read by one call on the first: LabelMe's one file per
+    image); ``given``: the file given as the release (an archive, an index), ``options``:
+    :func:`~featbus.datasets.read_release`'s, each handed to a source whose ``recognise`` or ``read`` takes it."""
     reads, claimed = [], set()
     for source in [m for m in modules() if not in_archive or getattr(m, "IN_ARCHIVES", False)]:
         mine = source.recognise([t for t in tables if t not in claimed],
                                 **_taken(source.recognise, root=root, images=images, given=given))
-        for rel in mine:
-            claimed.add(rel)
+        claimed.update(mine)
+        as_one = "recognised" in inspect.signature(source.read).parameters  # a set of files read as one
+        for rel in mine[:1] if as_one else mine:
             try:
                 got = source.read(root, rel, images, unannotated, **_taken(source.read, arbiter=arbiter,
                                                                            options=options, recognised=mine))

@@ -99,7 +99,7 @@ def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
         found = next((m for p in img.parts[:-1] if (m := CASE.match(p))), None)
         if found is None:
             continue
-        kind, split, patient, side, view, n = found.groups()
+        _, split, patient, side, view, n = found.groups()
         case = found.group(0)[: found.start(6) - 1] if n else found.group(0)
         if n:
             rois.append((case, img))
@@ -109,14 +109,15 @@ def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
     for case, f in rois:
         what, why = roi_kind(root, f)
         scan = scans.get(case.casefold())
-        if what == "mask" and scan is not None:
-            scan.masks += (f,)
-        elif what != "unreadable":
-            got.left_out.append(LeftOut(f.as_posix(), "cropped image" if what == "crop" else "mask",
-                                        f"a cropped image of {case} ({why}), not a scan" if what == "crop" else
-                                        f"of {case}, whose full mammogram is not in the download"))
+        item = f.as_posix()
+        if what == "unreadable":
+            got.left_out.append(LeftOut(item, "unreadable", why))
+        elif what == "crop":
+            got.left_out.append(LeftOut(item, "cropped image", f"a cropped image of {case} ({why}), not a scan"))
+        elif scan is None:
+            got.left_out.append(LeftOut(item, "mask", f"of {case}, whose full mammogram is not in the download"))
         else:
-            got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
+            scan.masks += (f,)
     got.entries = list(scans.values())
     got.notes.append("CBIS-DDSM's description tables (mass_case_description_train_set.csv and the three others, a "
                      "separate download from TCIA) are not beside the images: read unlabelled, by the case folders; "

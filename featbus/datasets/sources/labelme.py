@@ -101,15 +101,13 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *,
          recognised: list[Path] = ()) -> SourceRead:
-    """The first LabelMe file (``recognised[0]``): the images of every LabelMe file of the release, each with
-    its class, mask and boxes; any other: nothing (read with the first)."""
+    """The images of every LabelMe file of the release (``recognised``, else ``file`` alone), each with its
+    class, mask and boxes, said as read from ``file``."""
     files = list(recognised) or [file]
-    if file != files[0]:
-        return SourceRead(file)
     got = SourceRead(file, claims_images=True, said_as=f"the LabelMe set ({len(files)} file(s): {file.as_posix()}"
                      + (f" and {len(files) - 1} more)" if len(files) > 1 else ")"))
     by_path = {img.as_posix().casefold(): img for img in images or ()}
-    normal, boxed, skipped, seen = 0, 0, 0, {}
+    normal, boxed, skipped, seen, folders = 0, 0, 0, {}, []  # folders: each entry's class folder
     for jf in files:
         where, img = jf.as_posix(), None
         try:
@@ -147,7 +145,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if label is None:
             continue
         folder = next((p for p in reversed(img.parts[:-1]) if class_of_value(p)), None)
-        if labels and folder and class_of_value(label) and class_of_value(label) != class_of_value(folder):
+        if labels and folder and (cls := class_of_value(label)) and cls != class_of_value(folder):
             got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{where} gives {label!r}, its class folder "
                                         f"{folder!r}: correct the file or move the image"))
             continue
@@ -156,6 +154,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         skipped += rest
         got.entries.append(Entry(img, label, (mask,) if mask else (), split=folder_split(img) or None,
                                  meta={"boxes": boxes} if boxes else {}))
+        folders.append(folder)
     if normal:
         got.notes.append(f"{normal} LabelMe file(s) without a shape read as 'normal' (a scan without a lesion; "
                          "--unannotated leave-out leaves them out).")
@@ -165,7 +164,6 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     if skipped:
         got.notes.append(f"{skipped} LabelMe line or point shape(s) drawn into no mask (no region).")
     got.class_source = "the shape labels of each image's LabelMe file"
-    folders = [next((p for p in reversed(e.image.parts[:-1]) if class_of_value(p)), None) for e in got.entries]
     said = sorted({e.label for e in got.entries} - {"normal"})
     if got.entries and all(folders) and not any(map(class_of_value, said)):  # 'tumor' in benign/, malignant/
         for e, folder in zip(got.entries, folders):

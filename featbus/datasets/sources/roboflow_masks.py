@@ -44,30 +44,28 @@ def _mask_values(root: Path, mask: Path) -> set[int]:
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *,
          recognised: list[Path] = ()) -> SourceRead:
-    """The first ``_classes.csv``: the images of every split whose ``<name>_mask`` lies beside them, each with
-    the class of its mask's values; any other: nothing (read with the first)."""
+    """The images of every split (``recognised``, else ``file`` alone) whose ``<name>_mask`` lies beside them,
+    each with the class of its mask's values, said as read from ``file``."""
     files = list(recognised) or [file]
-    if file != files[0]:
-        return SourceRead(file)
     got = SourceRead(file, claims_images=True,
                      said_as=f"the Roboflow mask export ({', '.join(f.as_posix() for f in files)})")
-    by_folder: dict[Path, dict[int, str]] = {}
+    by_folder: dict[Path, tuple[dict[int, str], set[int]]] = {}  # each split's classes and background values
     for f in files:
         header, rows, _ = table(root, f, COLUMNS)
         c_value, c_class = column(header, COLUMNS[0]), column(header, COLUMNS[1])
         try:
-            by_folder[f.parent] = {int(row[c_value]): row[c_class].strip() for _, row in rows}
+            names = {int(row[c_value]): row[c_class].strip() for _, row in rows}
         except ValueError:
             raise SourceError(f"{f.as_posix()}: a 'Pixel Value' that is no whole number") from None
+        by_folder[f.parent] = names, {v for v, name in names.items() if v == 0 or name.casefold() == "background"}
     masks = {(img.parent, core.casefold()): img for img in images or ()
              if (parts := mask_parts(img.stem)) and (core := parts[0]) and img.parent in by_folder}
     normal = 0
     for img in images or ():
-        names = by_folder.get(img.parent)
         mask = masks.get((img.parent, img.stem.casefold()))
-        if names is None or mask is None or mask == img:
+        if img.parent not in by_folder or mask is None or mask == img:
             continue
-        background = {v for v, name in names.items() if v == 0 or name.casefold() == "background"}
+        names, background = by_folder[img.parent]
         try:
             values = _mask_values(root, mask) - background
         except (OSError, ValueError) as exc:  # ImageError is a ValueError
