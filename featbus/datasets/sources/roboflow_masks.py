@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
-from .._release_rules import folder_split, mask_parts
+from .._release_rules import folder_split
+from .._release_scan import split_masks
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
 from ._screening import column, columns, header_row, table
@@ -58,12 +59,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         except ValueError:
             raise SourceError(f"{f.as_posix()}: a 'Pixel Value' that is no whole number") from None
         by_folder[f.parent] = names, {v for v, name in names.items() if v == 0 or name.casefold() == "background"}
-    masks = {(img.parent, core.casefold()): img for img in images or ()
-             if (parts := mask_parts(img.stem)) and (core := parts[0]) and img.parent in by_folder}
+    scans, masks_of, _, _ = split_masks([f for f in images or () if f.parent in by_folder], None)
     normal = 0
-    for img in images or ():
-        mask = masks.get((img.parent, img.stem.casefold()))
-        if img.parent not in by_folder or mask is None or mask == img:
+    for img in scans:
+        mask = next((m for m, _ in masks_of.get(img, ())), None)  # its <name>_mask beside it (split's files only)
+        if mask is None:
             continue
         names, background = by_folder[img.parent]
         try:
