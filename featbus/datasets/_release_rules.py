@@ -22,7 +22,6 @@ from ..vocabulary import (  # noqa: F401 (the words, read here with the rules ov
     MASK_FOLDER,
     MASK_WORD_RANK,
     MASK_WORDS,
-    MAX_CLASS_FOLDERS,
     NON_LESION_MASK_WORDS,
     NOT_READ_IMAGES,
     NOT_TABLES,
@@ -37,7 +36,7 @@ from ..vocabulary import (  # noqa: F401 (the words, read here with the rules ov
 from ._common import IMAGE_EXTENSIONS
 
 __all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
-           "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK", "MAX_CLASS_FOLDERS",
+           "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK",
            "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS",
            "RENAMINGS", "SPLITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
            "is_mask_folder", "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts",
@@ -187,11 +186,9 @@ def pixel_size_column(name: str) -> tuple[bool, str | None, float]:
     if key in PIXEL_SIZE_COLUMNS:
         unit = PIXEL_SIZE_COLUMNS[key]
         return True, unit, PIXEL_UNITS[unit] if unit else 1.0
-    for unit in sorted(PIXEL_UNITS, key=len, reverse=True):
-        base = key.removesuffix(unit).removesuffix("in")
-        if key.endswith(unit) and base in PIXEL_SIZE_COLUMNS:  # a unit the name states wins over the usual one
-            return True, unit, PIXEL_UNITS[unit]
-    return False, None, 1.0
+    unit = next((u for u in sorted(PIXEL_UNITS, key=len, reverse=True)  # a unit the name states wins over the usual one
+                 if key.endswith(u) and key.removesuffix(u).removesuffix("in") in PIXEL_SIZE_COLUMNS), None)
+    return (True, unit, PIXEL_UNITS[unit]) if unit else (False, None, 1.0)
 
 
 _NUMBERS = re.compile(r"[\s\\/,;x×]+")

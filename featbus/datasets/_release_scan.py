@@ -16,14 +16,10 @@ from pathlib import Path
 
 from .._records import LeftOut
 from ..io import DICOM_INSTALL, file_sha256, header_shape, list_folder
-from ..vocabulary import ALL_FOLDER_NAMES
+from ..vocabulary import ALL_FOLDER_NAMES, NON_LESION_MASK_WORDS, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
-    NON_LESION_MASK_WORDS,
-    NOT_READ_IMAGES,
-    NOT_TABLES,
-    TABLE_SUFFIXES,
     column_key,
     is_container,
     is_mask_folder,
@@ -43,14 +39,12 @@ def path_key(path: Path) -> tuple:
 
 def walk_release(root: Path, also: tuple[str, ...] = ()) -> tuple[list[Path], list[Path], list[LeftOut]]:
     """``(image files, tables, left out)`` under ``root``, relative paths in natural order, through
-    the one listing every command reads a folder by (:func:`featbus.io.list_folder`: no file
-    opened, regular files only, links leading out of the release, FIFOs, devices, sockets, link loops,
-    names that are not UTF-8, folders too deep and image formats featbus does not read (an animated
-    GIF) left out, named). Hidden files and folders and a release's notes (README...) are not read.
-    A regular file of no known suffix is an image when its content is DICOM (``by_content``:
-    ``I0000001`` of a PACS or CD export); a ``DICOMDIR`` adds the files it references. DICOM files
-    without pydicom installed: an :class:`ImportError` naming the extra. ``also``: suffixes of the
-    sources' own files (:func:`featbus.datasets.sources.extra_suffixes`), listed with the tables."""
+    the one listing every command reads a folder by (:func:`featbus.io.list_folder`, which names what it
+    leaves out: links leading out, FIFOs, image formats featbus does not read...). A release's notes
+    (README...) are not read; a file of no image suffix is an image when its content is DICOM (a PACS
+    export's ``I0000001``); a ``DICOMDIR`` adds the files it references. DICOM without pydicom installed:
+    an :class:`ImportError` naming the extra. ``also``: suffixes of the sources' own files
+    (:func:`featbus.datasets.sources.extra_suffixes`), listed with the tables."""
     also = tuple(s for s in also if s not in IMAGE_SUFFIXES + TABLE_SUFFIXES)
     files, left_out = list_folder(root, IMAGE_SUFFIXES + TABLE_SUFFIXES + also, NOT_READ_IMAGES, by_content=True)
     dicomdirs = [f for f in files if f.name == "DICOMDIR"]
@@ -296,8 +290,7 @@ def copies_folders(found: dict[str, Sequence[Path]]) -> dict[str, str]:
         counts = Counter(by_name.get(f.name.casefold()) if c is None else c for c, f in zip(copied, files))
         counts.pop(None, None)
         matched = counts.total()
-        named_all = column_key(name) in ALL_FOLDER_NAMES
-        if len(counts) >= 2 and matched >= (0.5 if named_all else 0.9) * len(files):
+        if len(counts) >= 2 and matched >= (0.5 if column_key(name) in ALL_FOLDER_NAMES else 0.9) * len(files):
             how = ("byte-identical files" if identical == matched else "files of the same names" if not identical
                    else f"{identical} byte-identical, {matched - identical} of the same names")
             sources = ", ".join(f"{n!r} ({k})" for n, k in sorted(counts.items(), key=lambda kv: _natural_key(kv[0])))
@@ -325,10 +318,9 @@ def one_level_down(root: Path, classes: Sequence[str] | None = None, extensions:
     exts, parts = tuple(extensions), []
 
     def images_in(folder: Path) -> str:  # a sub-folder's image files (hidden ones too), in words
-        try:
+        n = 0
+        with suppress(OSError):
             n = sum(1 for f in folder.iterdir() if f.is_file() and f.suffix.lower() in exts)
-        except OSError:
-            n = 0
         return f"{n} image file(s)" if n else "no image file"
 
     for folder in ([root / c for c in classes] if classes else [root])[:6]:

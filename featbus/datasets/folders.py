@@ -88,8 +88,7 @@ def load_image_folder(root: str | os.PathLike, *, classes: Sequence[str] | None 
     if strays:
         warnings.warn(f"{len(strays)} mask file(s) without an image in {str(rel.root)!r}: "
                       + ", ".join(repr(s.name) for s in strays[:10]), UserWarning, stacklevel=find_stack_level())
-    stray = set(strays)
-    keep = [i for i, img in enumerate(rel.images) if img.suffix.lower() in exts and img not in stray]
+    keep = [i for i, img in enumerate(rel.images) if img.suffix.lower() in exts and not named_mask.match(img.name)]
     if classes is not None:
         labels = rel.labels  # a list built on each access: once
         keep = sorted((i for i in keep if labels[i] in classes), key=lambda i: classes.index(labels[i]))

@@ -79,7 +79,7 @@ def pattern_groups(paths: Sequence[str | os.PathLike], pattern: str) -> tuple[np
     unmatched = [s for s, p in zip(stems, patients) if not p]
     if unmatched:
         matched = len(stems) - len(unmatched)
-        example = next((s for s in stems if s not in unmatched), None)
+        example = next((s for s, p in zip(stems, patients) if p), None)
         what = (f"matches none of the {len(stems)} file names" if not matched else
                 f"matches {matched} of the {len(stems)} file names (e.g. {example!r}) but not {len(unmatched)}")
         raise ValueError(f"group pattern {pattern!r} {what}: {unmatched[0]!r} gives no patient (it is searched in "
@@ -118,19 +118,17 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     ['10006', '10006', '10011']
     """
     stems = _stems(paths)
-    found = [SIDE_VIEW.match(stem) for stem in stems]
-    if all(found):  # a woman's views: the name before the side, less the part each image has its own
-        prefixes = [m.group("prefix") for m in found]
-        while len(set(prefixes)) == len(prefixes) > 1 and all("_" in p for p in prefixes):
-            if len({p.split("_", 1)[0] for p in prefixes}) == len(prefixes):  # leading: INbreast's file number
-                prefixes = [p.split("_", 1)[1] for p in prefixes]
-            else:  # trailing: RSNA's image_id after its patient_id
-                prefixes = [p.rsplit("_", 1)[0] for p in prefixes]
-    else:
-        found = [PREFIX_NUMBER.match(stem) for stem in stems]
-        if not all(found):
-            return None
-        prefixes = [m.group("prefix") for m in found]
+    regex = SIDE_VIEW if all(SIDE_VIEW.match(stem) for stem in stems) else PREFIX_NUMBER
+    found = [regex.match(stem) for stem in stems]
+    if not all(found):
+        return None
+    prefixes = [m.group("prefix") for m in found]
+    # a woman's views: the name before the side, less the part each image has its own
+    while regex is SIDE_VIEW and len(set(prefixes)) == len(prefixes) > 1 and all("_" in p for p in prefixes):
+        if len({p.split("_", 1)[0] for p in prefixes}) == len(prefixes):  # leading: INbreast's file number
+            prefixes = [p.split("_", 1)[1] for p in prefixes]
+        else:  # trailing: RSNA's image_id after its patient_id
+            prefixes = [p.rsplit("_", 1)[0] for p in prefixes]
     distinct = set(prefixes)
     names = {str(c).strip().casefold() for c in classes}
     if (len(distinct) < 2 or len(distinct) == len(prefixes)
@@ -155,12 +153,10 @@ def name_groups(paths: Sequence[str | os.PathLike], *, pattern: str | None = Non
     >>> groups.tolist(), told
     ([0, 0, 1], "patients: the file-name prefix before _NUMBER ('ABCD_012.png' -> 'ABCD')")
     """
-    if pattern is not None:
-        groups, patients = pattern_groups(paths, pattern)
-    elif (patients := propose_prefix_groups(paths, classes)) is None:
+    patients = pattern_groups(paths, pattern)[1] if pattern is not None else propose_prefix_groups(paths, classes)
+    if patients is None:
         return None
-    else:
-        groups = _by_first_appearance(patients)
+    groups = _by_first_appearance(patients)
     example = f"{Path(str(paths[0])).name!r} -> {patients[0]!r}"
     counts = f"{groups.max() + 1} patients for {len(groups)} images"
     if pattern is not None:

@@ -10,12 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ...vocabulary import STUDY_COLUMNS
+from ...vocabulary import LABEL_COLUMNS, MAX_CLASS_FOLDERS, PATIENT_COLUMNS, STUDY_COLUMNS
 from .._common import _check_label_spellings, _natural_key
 from .._release_rules import (
-    LABEL_COLUMNS,
-    MAX_CLASS_FOLDERS,
-    PATIENT_COLUMNS,
     class_of_value,
     column_key,
     original_stem,
@@ -34,7 +31,7 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
     """Classes and patients from folder names: ``(class per image, patient folder per image)``.
 
     The first named folder level is the class when its names are the classes' spellings, or few
-    (at most :data:`~featbus.datasets._release_rules.MAX_CLASS_FOLDERS`) and not ids (``ids``: folder
+    (at most :data:`~featbus.vocabulary.MAX_CLASS_FOLDERS`) and not ids (``ids``: folder
     names found to be ids, compared as :func:`_id_key`, :func:`id_folders`); with more, or ids, it is
     the patient; a second level under classes is the patient when it has several names. Class folders
     under a level of other names (``Mass/BENIGN/``, ``CC/benign/``: the first level whose names are all
@@ -61,8 +58,6 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
         first = {d[0] for d in dirs}
     classes: list[str | None] = [None] * len(images)
     patients: list[str | None] = over or [None] * len(images)
-    if not first:
-        return classes, patients
     words = all(class_of_value(v) for v in first)
     if ids and not words and {_id_key(v) for v in first} <= ids:  # ids, never classes: the patient level
         return classes, [d[0] for d in dirs] if all(dirs) else patients
@@ -87,10 +82,9 @@ def table_by_folder(reader, images, summary):
     for rel, (header, rows) in reader.read_tables.read.items():  # as _table read them
         for c in range(len(header)):
             cells = [row[c].strip().casefold() for row in rows]
-            if not cells or any(not v for v in cells) or len(set(cells)) < len(cells):
-                continue  # a key column: every row filled, no value twice
-            if all(class_of_value(v) for v in cells):
-                continue  # folders named as classes are class folders (a table describing the classes)
+            # a key column: every row filled, no value twice, no class's names (those are class folders)
+            if not all(cells) or len(set(cells)) < len(cells) or all(class_of_value(v) for v in cells):
+                continue
             row_of = {v: k for k, v in enumerate(cells)}
             found = {img: row_of[part.casefold()] for img in images for part in img.parts[:-1]
                      if part.casefold() in row_of}
@@ -114,14 +108,12 @@ def folder_labels(reader, images, folder_classes):
         found = {c: [reader.root / i for i, f in zip(images, folder_classes) if f == c] for c in names}
         for c, why in copies_folders(found).items():
             reader.copies.append((c, why))
-            for i, f in zip(images, folder_classes):
-                if f == c:
-                    reader.out(i, "duplicate", f"{c}/ holds copies of the other classes' images ({why})")
+            for i in [i for i, f in zip(images, folder_classes) if f == c]:
+                reader.out(i, "duplicate", f"{c}/ holds copies of the other classes' images ({why})")
             names.remove(c)
             folder_classes = [None if f == c else f for f in folder_classes]
     above = reader.above
-    shown = ", ".join(repr(a) for a in above[:4]) + (f" and {len(above) - 4} more" if len(above) > 4 else "") \
-        if above else ""
+    shown = ", ".join(repr(a) for a in above[:4]) + (f" and {len(above) - 4} more" if len(above) > 4 else "")
     return folder_classes, f"the folder names, under {shown}: neither classes nor patients" if above \
         else "the folder names", names
 
