@@ -162,9 +162,8 @@ def stem_keys(stem: str) -> list[str]:
 def class_of_value(value: str, *, letters: bool = False) -> str | None:
     """The class a label cell spells (:data:`LABEL_SPELLINGS`), else ``None``."""
     v = re.sub(r"\s+", " ", str(value).strip().casefold())
-    if v in LETTER_SPELLINGS and not letters:
-        return None
-    return next((c for c, spellings in LABEL_SPELLINGS.items() if v in spellings), None)
+    return next((c for c, spellings in LABEL_SPELLINGS.items()
+                 if v in spellings and (letters or v not in LETTER_SPELLINGS)), None)
 
 
 _BRACKETS = re.compile(r"[()\[\]{}]")

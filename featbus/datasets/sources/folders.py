@@ -8,6 +8,7 @@ never a class (:func:`id_folders`)."""
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from pathlib import Path
 
 from ...vocabulary import LABEL_COLUMNS, MAX_CLASS_FOLDERS, PATIENT_COLUMNS, STUDY_COLUMNS
@@ -196,12 +197,9 @@ def _table_ids(reader, names: set[str]) -> str | None:
     :data:`IMAGE_ID_COLUMNS`) or by its values (each filled one an id, :data:`ID_VALUE`: a column of
     names, ``cyst``, ``fibroadenoma``, describes classes); ``None`` when none does."""
     read = dict(reader.read_tables.read) if reader.read_tables is not None else {}
-    for rel in reader.source_tables:
-        if rel not in read:
-            try:
-                read[rel] = table.read_at(reader.root, rel)
-            except (TableError, OSError, UnicodeError, ValueError):  # the source that read it named it
-                continue
+    for rel in (r for r in reader.source_tables if r not in read):
+        with suppress(TableError, OSError, UnicodeError, ValueError):  # the source that read it named it
+            read[rel] = table.read_at(reader.root, rel)
     by_name = {*PATIENT_COLUMNS, *STUDY_COLUMNS, *IMAGE_ID_COLUMNS}
     for rel, (header, rows) in read.items():
         for c, name in enumerate(header):
