@@ -375,9 +375,8 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
         for n, (k, value) in enumerate(zip(ks, written)):
             match = next((c for c in names if c.strip().casefold() in (labels[n], value.casefold())), None)
             if match is None:
-                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {value!r} is not one "
-                                   f"of the classes {names}"
-                                   f"{did_you_mean(value.casefold(), [c.casefold() for c in names])}")
+                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {value!r} is not one of the "
+                                   f"classes {names}{did_you_mean(value.casefold(), [c.casefold() for c in names])}")
             labels[n] = match
         return labels, source, names
     _refuse_misspelt_labels([(k + 2, value) for k, value in zip(ks, written)], str(reader.root / rel))
@@ -419,8 +418,7 @@ def table_patients(reader, table, images, rows_of, group_column, summary):
         return None
     summary.group_column, summary.patient_source = header[col], "column"
     groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
-    empty = sum(not r[col].strip() for r in used)
-    if empty:  # never one patient '' for every image without one
+    if empty := sum(not r[col].strip() for r in used):  # never one patient '' for every image without one
         summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own patient.")
     return groups
 
@@ -430,8 +428,8 @@ def table_splits(table, images, rows_of):
     ``train``, ``val``, ``test``...), ``None`` without one."""
     used = [table[1][rows_of[i][0]] for i in images] if table else []
     names = ("split", "subset", "set", "partition", "fold", "dataset")
-    col = next((c for c, name in enumerate(table[2]) if used and column_key(name) in names
-                and all(v and split_of(v) for v in {r[c].strip() for r in used})), None) if table else None
+    col = next((c for c, name in enumerate(table[2] if table else ()) if used and column_key(name) in names
+                and all(v and split_of(v) for v in {r[c].strip() for r in used})), None)
     return None if col is None else [split_of(row[col]) for row in used]
 
 
