@@ -357,15 +357,13 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
     source = one_hot if one_hot and header[col] == "class" else f"the {header[col]!r} column"
     written = [r[col].strip() for r in used]
     letters = all(len(w) <= 1 for w in written)
-    labels = []
-    for img, k, value in zip(images, ks, written):
-        if not value:
-            raise ReleaseError(f"row {k + 2} of {rel.as_posix()}: image {img.as_posix()!r} has an "
-                               f"empty {header[col]!r}")
-        labels.append(class_of_value(value, letters=letters) or value.casefold())
+    if "" in written:  # the first empty cell, its row named
+        k = written.index("")
+        raise ReleaseError(f"row {ks[k] + 2} of {rel.as_posix()}: image {images[k].as_posix()!r} has an empty "
+                           f"{header[col]!r}")
+    labels = [class_of_value(value, letters=letters) or value.casefold() for value in written]
     for img, k, label, folder in zip(images, ks, labels, folder_classes):
-        said = class_of_value(folder) if folder else None
-        if said is not None and said != label:
+        if folder and class_of_value(folder) not in (None, label):
             raise ReleaseError(
                 f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
                 f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
