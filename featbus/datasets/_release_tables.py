@@ -267,10 +267,9 @@ def load_json(path: Path, text: bytes | None = None):
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # the type before any open: a FIFO would block
             raise SourceError("not a regular file (a FIFO, device or socket), never opened")
-        size = info.st_size
-        if size > MAX_JSON_BYTES:
-            raise SourceError(f"{size / 2**20:.0f} MB: a JSON file is refused above {limit_words('MAX_JSON_BYTES')} "
-                              "bytes, unread")
+        if info.st_size > MAX_JSON_BYTES:
+            raise SourceError(f"{info.st_size / 2**20:.0f} MB: a JSON file is refused above "
+                              f"{limit_words('MAX_JSON_BYTES')} bytes, unread")
         text = Path(path).read_bytes()
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:

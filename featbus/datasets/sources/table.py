@@ -102,8 +102,7 @@ def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], 
               if rows and all(r[c].strip() in ("0", "1", "0.0", "1.0") for r in rows)]
     ones = [[c for c in binary if r[c].strip().startswith("1")] for r in rows]
     names = [header[c] for c in binary]
-    # none: fewer than two such columns, a class column already, not one 1 a row, not named as classes, or a
-    # label column already
+    # not one-hot: under two 0/1 columns, not one 1 a row, not named as classes, a class or label column already
     if (len(binary) < 2 or "class" in (column_key(h) for h in header) or not all(len(o) == 1 for o in ones)
             or not any(class_of_value(n) for n in names)
             or any(c not in binary and all(class_of_value(r[c]) for r in rows) for c in range(len(header)))):
@@ -438,12 +437,10 @@ def _column_values(rows, c: int, n: int) -> str:
 
 
 def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str = "row") -> None:
-    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo
-    of a label of many rows (:func:`~featbus.datasets._common.plausible_typo`: 'Benigh' beside
-    'Benign'): it would become a class of its own. Different words are classes, never misspellings:
-    short codes ('LP' beside 'LN', 'FA' beside 'FAD', 'DCIS' beside 'LCIS') and a label inside
-    another ('normal', 'abnormal'). ``rows`` are ``(number, label)``, ``unit`` what the number counts (a table's
-    rows, an annotation file's images).
+    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo of a
+    label of three times as many rows (:func:`~featbus.datasets._common.plausible_typo`, whose rule keeps
+    different words apart: 'Benigh' beside 'Benign'): it would become a class of its own. ``rows`` are
+    ``(number, label)``, ``unit`` what the number counts (a table's rows, an annotation file's images).
 
     Examples
     --------
