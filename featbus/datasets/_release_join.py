@@ -1,23 +1,15 @@
 """The one join between a table's rows and a release's files (DESIGN "One join between a table and its
-files"): a row names a file when the values of one or more of its columns make up the file's relative
-path or its name, whatever the extension (``.dcm``, ``.dicom``, ``.png``, ``.jpg``, none) and whether
-nested or flat: ``<a>/<b>.ext`` under any folder, ``<a>_<b>.ext``, ``<a>-<b>.ext``, ``<b>.ext``; or
-make up the first ``_`` tokens of its name (``<a>_<b>_<view>.png``: a row naming a breast's views), the
-last cell the name's first tokens under the others as its folders (``<a>/<b>_<view>.png``), or name a
-folder it is in (``<case>/<study>/1-1.dcm``, a key of one column). The last cell alone names a file only
-where it says the row's other cells too (an ``image_id``, never a breast's side). So a community's PNG or JPEG
-conversion of a screening release reads as its original does: the release's source says which columns
-name its files (RSNA's ``patient_id`` + ``image_id``), this module finds how. A mapping table the
-release ships (CBIS-DDSM's ``dicom_info.csv``: ``SeriesInstanceUID`` to ``image_path``) joins the same
-way, through its own path column (:func:`through`), and a table's cell of names, paths or IDs (a
-release's own table, whose columns featbus guesses) by :func:`find`, the same keys cell by cell.
+files"), so a community's PNG or JPEG conversion of a screening release reads as its original does: the
+release's source says which columns name its files (RSNA's ``patient_id`` + ``image_id``), :func:`join` finds
+how (the forms, nested or flat, whatever the extension, are listed there); a mapping table the release ships
+(CBIS-DDSM's ``dicom_info.csv``: ``SeriesInstanceUID`` to ``image_path``) joins through its own path column
+(:func:`through`), and a cell of a table whose columns featbus guesses by :func:`find`, the same keys.
 
-The form (which columns, which separator) is chosen on a sample of the rows (:data:`SAMPLE`), then every
-row is looked up by key in one index of the files built once (:func:`index`), so a table of 54,706 rows
-joins in dictionary lookups. Keys ignore case, the extension and Unicode normalisation (NFC); a name is
-found by its stem's other forms too (``0001-l`` for ``bus_0001-l.png``: the stem without a leading word,
-:func:`~featbus.datasets._release_rules.stem_keys`; ``7`` for ``007.png``). A key naming two files names
-none (never a guess).
+The form is chosen on the first rows (:data:`SAMPLE`), then every row is looked up in one index of the files
+built once (:func:`index`), so a table of 54,706 rows joins in dictionary lookups. Keys ignore case, the
+extension and Unicode normalisation (NFC); a name is found by its stem's other forms too (``0001-l`` for
+``bus_0001-l.png``: :func:`~featbus.datasets._release_rules.stem_keys`; ``7`` for ``007.png``). A key naming
+two files names none (never a guess).
 
 >>> from pathlib import Path
 >>> files = [Path("train_images/10006/462822612.png"), Path("train_images/10006/1459541791.png")]
@@ -122,8 +114,7 @@ class Joined:
     """A table's rows joined to the release's files: ``files`` (one per row, ``None`` where no file is
     named; with ``many``, a list per row), the columns and separator that made the key (``columns``,
     ``separator``: ``/``, ``_``, ``-``, :data:`TOKENS`, :data:`NESTED` or :data:`FOLDER`; ``None`` when no row
-    joined), an
-    example file it matched (``example``) and :attr:`words` for the paragraph."""
+    joined), an example file it matched (``example``) and :attr:`words` for the paragraph."""
 
     files: list
     columns: tuple[str, ...] = ()

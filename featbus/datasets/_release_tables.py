@@ -267,10 +267,9 @@ def load_json(path: Path, text: bytes | None = None):
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # the type before any open: a FIFO would block
             raise SourceError("not a regular file (a FIFO, device or socket), never opened")
-        size = info.st_size
-        if size > MAX_JSON_BYTES:
-            raise SourceError(f"{size / 2**20:.0f} MB: a JSON file is refused above {limit_words('MAX_JSON_BYTES')} "
-                              "bytes, unread")
+        if info.st_size > MAX_JSON_BYTES:
+            raise SourceError(f"{info.st_size / 2**20:.0f} MB: a JSON file is refused above "
+                              f"{limit_words('MAX_JSON_BYTES')} bytes, unread")
         text = Path(path).read_bytes()
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
@@ -303,17 +302,12 @@ def tables_read_once() -> Iterator[None]:
 def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None, strip: bool = True,
                dialect=None) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)`` of a table, every cell text; rows padded to the header's width (once per file within
-    :func:`tables_read_once`).
-
-    ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` a
-    :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no
-    file name or label holds one), the rest read; ``strip=False`` keeps the cells' spaces as written (an
-    index's values); ``dialect`` (a text table's, :class:`csv.Dialect`) replaces the sniffed one.
-
-    Raises :class:`TableError` for a table refused within bounds (not a regular file, a limit of
-    :data:`featbus.io.RELEASE_LIMITS` met, an ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd),
-    naming the file and the limit.
-    """
+    :func:`tables_read_once`). ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` a
+    :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no file
+    name or label holds one), the rest read; ``strip=False`` keeps the cells' spaces as written (an index's
+    values); ``dialect`` (a text table's, :class:`csv.Dialect`) replaces the sniffed one. :class:`TableError`
+    for a table refused within bounds (not a regular file, a limit of :data:`featbus.io.RELEASE_LIMITS` met, an
+    ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd), naming the file and the limit."""
     parsed = _PARSED.get()
     try:
         st = os.stat(path)  # the type before any open: a FIFO named table.csv would block
@@ -341,7 +335,7 @@ def _parse(path: Path, notes: list, left_out: list, strip: bool, dialect) -> tup
     header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
-    nul = [any("\0" in cell for cell in row) for row in rows]  # no file name or label holds one
+    nul = [any("\0" in cell for cell in row) for row in rows]
     left_out.extend(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell")
                     for line, bad in zip(lines, nul) if bad)
     return header, [(row + [""] * width)[:width] for row, bad in zip(rows, nul) if not bad]

@@ -10,6 +10,7 @@ import os
 import posixpath
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..._registry import did_you_mean
 from .._common import _natural_key, plausible_typo
@@ -32,10 +33,8 @@ from .._release_tables import TableError, read_table
 from ._base import LeftOut, ReleaseError
 from ._refs import ArchiveError, member_file
 
-__all__ = ["NAME", "choose_table", "pair_rows", "patient_column",
-           "pixel_size_cells", "read_at", "table_labels", "two_labels", "with_rows"]
-
-NAME = "table"
+__all__ = ["choose_table", "pair_rows", "patient_column", "pixel_size_cells", "read_at", "table_labels",
+           "two_labels", "with_rows"]
 
 
 def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summary) -> tuple[list, list]:
@@ -54,6 +53,11 @@ def pixel_size_cells(header: list[str], rows: list[tuple[int, list[str]]], summa
         return [None if size is None else {"size": size * to_mm if unit else size, "unit": "mm" if unit else None,
                                            "source": f"column {name!r}"} for size, _ in read], missing
     return [None] * len(rows), []
+
+
+def _is_mask(name: str) -> bool:
+    """Whether a column's name says it names masks (CBIS-DDSM's 'ROI mask file path'): never the samples."""
+    return any(w in column_key(name) for w in MASK_COLUMN_WORDS)
 
 
 def _find_column(header: list[str], given: str, option: str, where: str) -> int:
@@ -90,55 +94,21 @@ def read_at(root, rel: Path, **options) -> tuple[list[str], list[list[str]]]:
         raise TableError(str(exc).replace(str(file), str(root / rel))) from None
 
 
-class _Tables:
-    """The release's tables, each read once."""
-
-    def __init__(self, root: Path, tables: list[Path], files: list[Path]):
-        self.read: dict[Path, tuple[list[str], list[list[str]]]] = {}
-        self.notes: list[str] = []
-        self.words: dict[Path, str] = {}  # how a table was read, where it was not as written (one-hot)
-        self.encodings: list[str] = []  # a table's encoding when it is not plain UTF-8, in words
-        self.bad_rows: dict[Path, list] = {}  # rows read_table left out (a NUL character), by table
-        for rel in tables:
-            try:
-                self.read[rel] = read_at(root, rel, notes=self.encodings, strip=False,  # ' a.png' names ' a.png'
-                                         left_out=self.bad_rows.setdefault(rel, []))
-            except TableError as exc:
-                raise ReleaseError(str(exc)) from None
-            except (OSError, UnicodeError, ValueError) as exc:
-                self.notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
-        self.read, self.merged = merge_split_tables(self.read, set(files))
-        for rel in [r for r, bad in self.bad_rows.items() if bad and r not in self.read]:  # merged per-split
-            into = next(r for r in self.read if r.name.casefold() == rel.name.casefold())
-            self.bad_rows.setdefault(into, []).extend(self.bad_rows.pop(rel))
-        for rel, (header, rows) in self.read.items():
-            header, rows, said = one_hot_table(header, rows)
-            if said:
-                self.read[rel], self.words[rel] = (header, rows), said
-
-
 def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], str | None]:
     """A table whose class columns hold 0/1, one 1 a row (Roboflow's ``_classes.csv``: ``filename,
     benign, malignant``), with a ``class`` column added holding each row's column name; the words
     that say it (``None`` and the table as it was when it is no one-hot table)."""
     binary = [c for c in range(len(header))
               if rows and all(r[c].strip() in ("0", "1", "0.0", "1.0") for r in rows)]
-    if len(binary) < 2 or "class" in (column_key(h) for h in header):
-        return header, rows, None
     ones = [[c for c in binary if r[c].strip().startswith("1")] for r in rows]
     names = [header[c] for c in binary]
-    spelt = any(c not in binary and all(class_of_value(r[c]) for r in rows) for c in range(len(header)))
-    if not all(len(o) == 1 for o in ones) or not any(class_of_value(n) for n in names) or spelt:
-        return header, rows, None  # not one 1 a row, not named as classes, or a label column already
+    # not one-hot: under two 0/1 columns, not one 1 a row, not named as classes, a class or label column already
+    if (len(binary) < 2 or "class" in (column_key(h) for h in header) or not all(len(o) == 1 for o in ones)
+            or not any(class_of_value(n) for n in names)
+            or any(c not in binary and all(class_of_value(r[c]) for r in rows) for c in range(len(header)))):
+        return header, rows, None
     return header + ["class"], [r + [header[o[0]]] for r, o in zip(rows, ones)], \
         f"labels from the one-hot columns {', '.join(repr(n) for n in names)} (the class is the column whose cell is 1)"
-
-
-def split_column(header: list[str], rows: list[list[str]]) -> int | None:
-    """The column whose every value is a split's spelling (``train``, ``val``, ``test``...), else ``None``."""
-    names = ("split", "subset", "set", "partition", "fold", "dataset")
-    return next((c for c, name in enumerate(header) if rows and column_key(name) in names
-                 and all(v and split_of(v) for v in {r[c].strip() for r in rows})), None)
 
 
 def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], files: set[Path]):
@@ -154,11 +124,9 @@ def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], fi
     for rels in (rels for rels in groups.values() if len(rels) > 1):
         header = list(tables[rels[0]][0])
         own_split = "split" in map(column_key, header)  # a split column of its own is kept as written
-        rows = []
-        for rel in rels:
-            split = [] if own_split else [folder_split(rel)]
-            rows += [[(rel.parent / c.strip()).as_posix() if c.strip() and rel.parent / c.strip() in files else c
-                      for c in row] + split for row in tables.pop(rel)[1]]
+        rows = [[(rel.parent / c.strip()).as_posix() if c.strip() and rel.parent / c.strip() in files else c
+                 for c in row] + ([] if own_split else [folder_split(rel)])
+                for rel in rels for row in tables.pop(rel)[1]]
         tables[rels[0]] = (header if own_split else header + ["split"], rows)
         words.append(f"the per-split tables {', '.join(r.as_posix() for r in rels)} read as one")
     return tables, words
@@ -179,41 +147,50 @@ def _choose_label_column(header, rows, given, taken, where) -> tuple[int | None,
         return _find_column(header, given, "--label-column", where), []
     by_values = _label_candidates(header, rows, taken)
     named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in LABEL_COLUMNS]
-    if len(by_values) > 1:
-        named_ones = [c for c in by_values if c in named]
-        if len(named_ones) != 1:
-            raise ReleaseError(f"{where} has several label columns {[header[c] for c in by_values]} whose values are "
-                               "the classes: name the one to use with --label-column COLUMN")
-        return named_ones[0], [c for c in dict.fromkeys(named + by_values) if c != named_ones[0]]
-    if by_values:
-        return by_values[0], [c for c in named if c != by_values[0]]
-    if len(named) == 1:
-        return named[0], []
-    return None, named
+    # one column whose values are the classes, else the one of usual name among several such, else one named
+    chosen = [c for c in by_values if c in named] if len(by_values) > 1 else by_values or named
+    if len(by_values) > 1 and len(chosen) != 1:
+        raise ReleaseError(f"{where} has several label columns {[header[c] for c in by_values]} whose values are "
+                           "the classes: name the one to use with --label-column COLUMN")
+    col = chosen[0] if len(chosen) == 1 else None
+    return col, [c for c in dict.fromkeys(named + by_values) if c != col]
 
 
 def choose_table(reader, images, image_column, summary):
     files = index(images)
-    tables = reader.read_tables = _Tables(reader.root, reader.tables, reader.files)
-    summary.notes += [w[0].upper() + w[1:] + "." for w in tables.merged]
+    read, notes, encodings, bad_rows = {}, [], [], {}  # the release's tables, each read once
+    for rel in reader.tables:
+        try:
+            read[rel] = read_at(reader.root, rel, notes=encodings, strip=False,  # ' a.png' names ' a.png'
+                                left_out=bad_rows.setdefault(rel, []))  # rows left out (a NUL character)
+        except TableError as exc:
+            raise ReleaseError(str(exc)) from None
+        except (OSError, UnicodeError, ValueError) as exc:
+            notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
+    read, merged = merge_split_tables(read, set(reader.files))
+    for rel in [r for r, bad in bad_rows.items() if bad and r not in read]:  # merged per-split
+        into = next(r for r in read if r.name.casefold() == rel.name.casefold())
+        bad_rows.setdefault(into, []).extend(bad_rows.pop(rel))
+    hot = {rel: one_hot_table(header, rows) for rel, (header, rows) in read.items()}  # as one-hot where it is
+    tables = reader.read_tables = SimpleNamespace(read={rel: (h, r) for rel, (h, r, _) in hot.items()},
+                                                  words={rel: said for rel, (*_, said) in hot.items() if said})
+    summary.notes += [w[0].upper() + w[1:] + "." for w in merged]
     scored, errors = [], []
     for rel, (header, rows) in tables.read.items():  # each table's column naming most images (--image-column's)
         try:
-            columns = range(len(header)) if image_column is None else [
+            columns = [c for c in range(len(header)) if not _is_mask(header[c])] if image_column is None else [
                 _find_column(header, image_column, "--image-column", repr(rel.as_posix()))]
         except ReleaseError as exc:
             errors.append(exc)
             continue
         column, n = None, 0
         for c in columns:
-            if image_column is None and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS):
-                continue  # a column naming masks (CBIS-DDSM's 'ROI mask file path') never names the samples
             named = len({find(files, row[c]) for row in rows} - {None})
             if named > n or (named == n and named and column_key(header[c]) in IMAGE_COLUMNS):
                 column, n = c, named
         patient = any(column_key(h) in PATIENT_COLUMNS for h in header)
         scored.append((n, rel, column, patient, len(header)))
-    if image_column is not None and not scored and errors:
+    if not scored and errors:  # --image-column in no table
         raise errors[0]
     # most images named; then a table naming the patients too, then the one with most columns
     # (bus_data.csv over BUS-BRA's 5-fold-cv.csv, which name the same images)
@@ -223,24 +200,23 @@ def choose_table(reader, images, image_column, summary):
         n, rel, column = scored[0][:3]
         # the files its mask columns name are masks, not images to be named (CBIS-DDSM's ROI files)
         header, rows = tables.read[rel]
-        named_masks = {find(files, row[c]) for c, h in enumerate(header) if c != column
-                       and any(w in column_key(h) for w in MASK_COLUMN_WORDS) for row in rows} - {None}
+        named_masks = {find(files, row[c]) for c, h in enumerate(header) if c != column and _is_mask(h)
+                       for row in rows} - {None}
         if n >= 0.5 * (len(images) - len(named_masks)):
             chosen = rel, column
     for n, rel, column, *_ in scored[1 if chosen else 0:]:  # the others, said
         header, rows = tables.read[rel]
         example = next((row[column] for row in rows if column is not None and find(files, row[column])), None)
         holds = [header[c] for c in _label_candidates(header, rows, {column})]  # said: "no column" is false
-        summary.table_candidates.append(
-            f"{rel.as_posix()} (names {n} images" + (f" in {header[column]!r}, e.g. {example!r}; not read"
-                                                     if example else "")
-            + (f"; its {', '.join(map(repr, holds))} holds the classes" if holds and not example else "") + ")")
-    summary.table_candidates += tables.notes
-    summary.notes += [f"{words}." for words in tables.encodings]
+        said = (f" in {header[column]!r}, e.g. {example!r}; not read" if example else
+                f"; its {', '.join(map(repr, holds))} holds the classes" if holds else "")
+        summary.table_candidates.append(f"{rel.as_posix()} (names {n} images{said})")
+    summary.table_candidates += notes
+    summary.notes += [f"{words}." for words in encodings]
     if chosen is None:
         return None
     rel, column = chosen
-    reader.left_out += tables.bad_rows.get(rel, [])
+    reader.left_out += bad_rows.get(rel, [])
     header, rows = tables.read[rel]
     summary.table, summary.image_column = reader.root / rel, header[column]
     return rel, rows, header, column
@@ -251,8 +227,7 @@ def pair_rows(reader, table, images, masks_of, summary):
     mask column names taken as masks."""
     rel, rows, header, column = table
     name = rel.as_posix()
-    mask_cols = [c for c in range(len(header)) if c != column
-                 and any(w in column_key(header[c]) for w in MASK_COLUMN_WORDS)]
+    mask_cols = [c for c in range(len(header)) if c != column and _is_mask(header[c])]
     named = index(images + [m for ms in masks_of.values() for m, _ in ms] + reader.unpaired)
     owner_of = {m: img for img, ms in masks_of.items() for m, _ in ms}
     files = index(images)
@@ -276,8 +251,7 @@ def pair_rows(reader, table, images, masks_of, summary):
                 if owner_of.get(found) == img:
                     masks_of[img] = [(m, word if m == found else w) for m, w in masks_of[img]]
                     continue
-                if found in images:
-                    images = [i for i in images if i != found]
+                images = [i for i in images if i != found]
                 if found in reader.unpaired:  # a mask folder's file no image's name paired: the table pairs it
                     reader.left_out.remove(LeftOut(found.as_posix(), "mask"))
                     reader.unpaired = [m for m in reader.unpaired if m != found]
@@ -291,9 +265,8 @@ def pair_rows(reader, table, images, masks_of, summary):
     for k, row in enumerate(rows):
         cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
         where = f"row {k + 2} of {name}"
-        absolute = cell.strip().startswith("/")  # another machine's path to the file: found by its path's end
-        outside = _outside(reader.root, cell, rel)
-        img = find(files, cell) if not outside or absolute else None
+        outside = _outside(reader.root, cell, rel)  # an absolute one: another machine's, found by its path's end
+        img = None if outside and not cell.strip().startswith("/") else find(files, cell)
         if outside and img is None:
             raise ReleaseError(f"{where}: {cell!r} names a file outside the release {str(reader.root)!r}; featbus "
                                "reads only the release's own files")
@@ -352,12 +325,11 @@ def spellings(mapping: dict[str, str]) -> str:
     as 'benign' (case differs)``), joined by ``; `` (empty: every label is its class's name)."""
     spelt = []
     for written, label in sorted(mapping.items(), key=lambda kv: _natural_key(kv[0])):
-        if written != label and written.strip().casefold() == label:
-            why = ("spaces differ" if written.strip() == label.strip() else "case differs"
-                   if written == written.strip() else "case and spaces differ")
+        bare = written.strip()
+        why = ("a spelling of the class" if bare.casefold() != label else "spaces differ" if bare == label.strip()
+               else "case differs" if written == bare else "case and spaces differ")
+        if written != label:
             spelt.append(f"{written!r} read as {label!r} ({why})")
-        elif written.strip().casefold() != label:
-            spelt.append(f"{written!r} read as {label!r} (a spelling of the class)")
     return "; ".join(spelt)
 
 
@@ -384,15 +356,13 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
     source = one_hot if one_hot and header[col] == "class" else f"the {header[col]!r} column"
     written = [r[col].strip() for r in used]
     letters = all(len(w) <= 1 for w in written)
-    labels = []
-    for img, k, value in zip(images, ks, written):
-        if not value:
-            raise ReleaseError(f"row {k + 2} of {rel.as_posix()}: image {img.as_posix()!r} has an "
-                               f"empty {header[col]!r}")
-        labels.append(class_of_value(value, letters=letters) or value.casefold())
+    if "" in written:  # the first empty cell, its row named
+        k = written.index("")
+        raise ReleaseError(f"row {ks[k] + 2} of {rel.as_posix()}: image {images[k].as_posix()!r} has an empty "
+                           f"{header[col]!r}")
+    labels = [class_of_value(value, letters=letters) or value.casefold() for value in written]
     for img, k, label, folder in zip(images, ks, labels, folder_classes):
-        said = class_of_value(folder) if folder else None
-        if said is not None and said != label:
+        if folder and class_of_value(folder) not in (None, label):
             raise ReleaseError(
                 f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
                 f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
@@ -402,9 +372,8 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
         for n, (k, value) in enumerate(zip(ks, written)):
             match = next((c for c in names if c.strip().casefold() in (labels[n], value.casefold())), None)
             if match is None:
-                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {value!r} is not one "
-                                   f"of the classes {names}"
-                                   f"{did_you_mean(value.casefold(), [c.casefold() for c in names])}")
+                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {value!r} is not one of the "
+                                   f"classes {names}{did_you_mean(value.casefold(), [c.casefold() for c in names])}")
             labels[n] = match
         return labels, source, names
     _refuse_misspelt_labels([(k + 2, value) for k, value in zip(ks, written)], str(reader.root / rel))
@@ -433,10 +402,9 @@ def patient_column(reader, table, images, rows_of, group_column, summary):
     if group_column is not None:
         return _find_column(header, group_column, "--group-column", repr(rel.as_posix())), header, used
     taken = {column} | ({header.index(summary.label_column)} if summary.label_column in header else set())
-    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in PATIENT_COLUMNS]
-    counts = {c: len({r[c] for r in used if r[c].strip()}) for c in named}
-    named = [c for c in named if 0 < counts[c] <= len(images) and all(r[c].strip() for r in used)]
-    return (min(named, key=lambda c: (counts[c], c)) if named else None), header, used
+    named = [c for c in range(len(header)) if c not in taken and column_key(header[c]) in PATIENT_COLUMNS
+             and used and all(r[c].strip() for r in used)]  # of usual name, no cell empty; the fewest patients
+    return min(named, key=lambda c: (len({r[c] for r in used}), c), default=None), header, used
 
 
 def table_patients(reader, table, images, rows_of, group_column, summary):
@@ -447,16 +415,18 @@ def table_patients(reader, table, images, rows_of, group_column, summary):
         return None
     summary.group_column, summary.patient_source = header[col], "column"
     groups = [r[col].strip() or img.as_posix() for r, img in zip(used, images)]
-    empty = sum(not r[col].strip() for r in used)
-    if empty:  # never one patient '' for every image without one
+    if empty := sum(not r[col].strip() for r in used):  # never one patient '' for every image without one
         summary.notes.append(f"{empty} image(s) with an empty {header[col]!r} cell: each is its own patient.")
     return groups
 
 
 def table_splits(table, images, rows_of):
-    """Each image's split from the table's split column, ``None`` without one."""
+    """Each image's split from the table's split column (a split's name, every value a split's spelling:
+    ``train``, ``val``, ``test``...), ``None`` without one."""
     used = [table[1][rows_of[i][0]] for i in images] if table else []
-    col = split_column(table[2], used) if table else None
+    names = ("split", "subset", "set", "partition", "fold", "dataset")
+    col = next((c for c, name in enumerate(table[2] if table else ()) if used and column_key(name) in names
+                and all(v and split_of(v) for v in {r[c].strip() for r in used})), None)
     return None if col is None else [split_of(row[col]) for row in used]
 
 
@@ -467,12 +437,10 @@ def _column_values(rows, c: int, n: int) -> str:
 
 
 def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str = "row") -> None:
-    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo
-    of a label of many rows (:func:`~featbus.datasets._common.plausible_typo`: 'Benigh' beside
-    'Benign'): it would become a class of its own. Different words are classes, never misspellings:
-    short codes ('LP' beside 'LN', 'FA' beside 'FAD', 'DCIS' beside 'LCIS') and a label inside
-    another ('normal', 'abnormal'). ``rows`` are ``(number, label)``, ``unit`` what the number counts (a table's
-    rows, an annotation file's images).
+    """Refuse, before any image is read, a label written on one or two rows that is a plausible typo of a
+    label of three times as many rows (:func:`~featbus.datasets._common.plausible_typo`, whose rule keeps
+    different words apart: 'Benigh' beside 'Benign'): it would become a class of its own. ``rows`` are
+    ``(number, label)``, ``unit`` what the number counts (a table's rows, an annotation file's images).
 
     Examples
     --------
@@ -486,14 +454,11 @@ def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str =
     """
     counts = Counter(label.casefold() for _, label in rows)
     first = {label.casefold(): (line, label) for line, label in reversed(rows)}  # each label's first row
-    for rare, n in counts.items():
-        if n > 2:
-            continue
-        for common, m in counts.items():
-            if m < 3 * n or rare.strip() == common.strip():  # spaces only: read as one class, said
-                continue
-            if plausible_typo(rare, common):
-                line, written = first[rare]
-                raise ValueError(f"{unit} {line} of {table!r}: label {written!r} ({n} {unit}{'s' if n > 1 else ''}) "
-                                 f"looks like a misspelling of {first[common][1]!r} ({m} {unit}s): correct the "
-                                 f"{'table' if unit == 'row' else 'file'} (every distinct label is a class)")
+    typo = next(((rare, n, common, m) for rare, n in counts.items() if n <= 2 for common, m in counts.items()
+                 if m >= 3 * n and rare.strip() != common.strip()  # spaces only: read as one class, said
+                 and plausible_typo(rare, common)), None)
+    if typo is not None:
+        rare, n, common, m = typo
+        raise ValueError(f"{unit} {first[rare][0]} of {table!r}: label {first[rare][1]!r} ({n} {unit}"
+                         f"{'s' if n > 1 else ''}) looks like a misspelling of {first[common][1]!r} ({m} {unit}s): "
+                         f"correct the {'table' if unit == 'row' else 'file'} (every distinct label is a class)")
