@@ -188,3 +188,22 @@ class SourceRead:
     whole: bool = False
     checked: bool = False
     said_as: str | None = None
+
+    def out(self, item: str, reason: str, detail: str = "") -> None:
+        """Leave ``item`` out, named (a :class:`~featbus._records.LeftOut` of ``reason`` and ``detail``)."""
+        self.left_out.append(LeftOut(item, reason, detail))
+
+    def close(self, class_source: str, mask_rule: str | None, *notes: str | int) -> SourceRead:
+        """The read done: its ``notes`` said (a false one, ``0`` or ``""``, skipped), its class source and, where
+        an entry has a mask, its mask rule (a file whose images have none says the reader's)."""
+        self.notes += [n for n in notes if n]
+        self.class_source = class_source
+        if any(e.masks for e in self.entries):
+            self.mask_rule = mask_rule
+        return self
+
+
+#: What a labelling tool's source says of the images it reads as ``normal`` for want of an annotation.
+AS_NORMAL = "read as 'normal' (a scan without a lesion; --unannotated leave-out leaves them out)."
+#: What it says of the images whose rectangles it keeps as boxes.
+RECTANGLES = "have rectangles: kept as boxes (meta 'boxes'), no mask drawn from them."

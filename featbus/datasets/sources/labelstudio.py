@@ -19,9 +19,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..._records import LeftOut
 from ...io import header_shape, pixel_limit_problem
-from ._base import DrawnMask, Entry, SourceRead, brush_decode
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, Entry, SourceRead, brush_decode
 from .tool_tables import one_class
 from .yolo import pixels
 
@@ -53,14 +52,14 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         data = task.get("data") if isinstance(task, dict) else None
         ref = next((v for v in (data or {}).values() if isinstance(v, str)), None) if isinstance(data, dict) else None
         if ref is None:
-            got.left_out.append(LeftOut(item, "bad annotation", "no data.image"))
+            got.out(item, "bad annotation", "no data.image")
             continue
         name = unquote(ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0])
         keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
         img = next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None) \
             if images is not None else Path(name)
         if img is None:
-            got.left_out.append(LeftOut(item, "no image", f"{name!r} is no image of the release"))
+            got.out(item, "no image", f"{name!r} is no image of the release")
             continue
         results = [r for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
                    for r in a.get("result") or [] if isinstance(r, dict)]
@@ -93,8 +92,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                     brush_decode(value["rle"], size)  # checked now: a bad stroke is named here
                     brushes.append(tuple(value["rle"]))
         except (KeyError, TypeError, ValueError) as exc:  # the image left out with its task, named once
-            got.left_out.append(LeftOut(img.as_posix(), "bad annotation",
-                                        f"{item}: a result unread ({type(exc).__name__}: {exc})"))
+            got.out(img.as_posix(), "bad annotation", f"{item}: a result unread ({type(exc).__name__}: {exc})")
             continue
         label = one_class(got, img.as_posix(), choices or regions, unannotated, f"{item} gives",
                           f"{item} gives no result")
@@ -121,13 +119,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
             e.patient = g
         got.patient_source = "file-name prefix"
         got.patient_detail = f"{found_names[0].name!r} -> {groups[0]!r}, the upload prefix removed"
-    if normal:
-        got.notes.append(f"{normal} image(s) {where} lists with no result read as 'normal' (a scan without a lesion; "
-                         "--unannotated leave-out leaves them out).")
-    if boxed:
-        got.notes.append(f"{boxed} image(s) of {where} have rectangles: kept as boxes (meta 'boxes'), no mask drawn "
-                         "from them.")
-    got.class_source = "the choices (else region labels) of {file}"
-    if any(e.masks for e in got.entries):
-        got.mask_rule = "drawn from the polygons and brush strokes of {file}, an image's results joined (their union)"
-    return got
+    return got.close("the choices (else region labels) of {file}", "drawn from the polygons and brush strokes of "
+                     "{file}, an image's results joined (their union)",
+                     normal and f"{normal} image(s) {where} lists with no result {AS_NORMAL}",
+                     boxed and f"{boxed} image(s) of {where} {RECTANGLES}")
