@@ -18,9 +18,8 @@ from pathlib import Path
 from .._release_rules import class_of_value
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
-from ._base import AS_NORMAL, DrawnMask, Entry, SourceRead, rle_counts
+from ._base import AS_NORMAL, DrawnMask, SourceRead, rle_counts
 from .table import _refuse_misspelt_labels, spellings
-from .tool_tables import one_class
 
 __all__ = ["NAME", "as_table", "read", "recognise"]
 
@@ -119,14 +118,10 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.out(found.as_posix(), "no annotation", f"no annotation {where} gives image {image_id!r} names a class")
             continue
         classes.discard(None)
-        label = one_class(got, found.as_posix(), classes, unannotated,
-                          f"{where} gives image {image_id!r} the categories",
-                          f"{where} lists image {image_id!r} without one")
-        if label is None:
-            continue
         size = (int(im.get("height") or 0), int(im.get("width") or 0))
-        masks = (DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)),) if polys or rles else ()
-        got.entries.append(Entry(found, label, masks))
+        mask = DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)) if polys or rles else None
+        got.annotated(found, classes, unannotated, f"{where} gives image {image_id!r} the categories",
+                      f"{where} lists image {image_id!r} without one", mask)
     n = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
     got.close("the categories of {file}", "drawn from the polygons and RLE of {file}, an image's annotations joined "
               "(their union)", n and f"{n} image{'s' * (n > 1)} {where} lists with no annotation {AS_NORMAL}",

@@ -23,8 +23,7 @@ from pathlib import Path, PurePosixPath
 from ...io import header_shape, pixel_limit_problem
 from .._release_rules import IMAGE_SUFFIXES, class_of_value, folder_split
 from .._release_tables import SourceError, load_json
-from ._base import AS_NORMAL, RECTANGLES, DrawnMask, Entry, SourceRead
-from .tool_tables import one_class
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead
 
 __all__ = ["NAME", "index_mask", "is_labelme", "read", "recognise"]
 
@@ -138,21 +137,17 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.out(img.as_posix() if img else where, "bad annotation", f"{where}: {exc}")
             continue
         labels = {str(s.get("label")) for s in data["shapes"] if s.get("label") is not None}
-        label = one_class(got, img.as_posix(), labels, unannotated, f"{where} gives shapes of the labels",
-                          f"{where} gives no shape")
-        if label is None:
-            continue
         folder = next((p for p in reversed(img.parts[:-1]) if class_of_value(p)), None)
-        if labels and folder and (cls := class_of_value(label)) and cls != class_of_value(folder):
-            got.out(img.as_posix(), "two labels", f"{where} gives {label!r}, its class folder {folder!r}: correct the "
-                    "file or move the image")
+        if len(labels) == 1 and folder and (cls := class_of_value(*labels)) and cls != class_of_value(folder):
+            got.out(img.as_posix(), "two labels", f"{where} gives {next(iter(labels))!r}, its class folder {folder!r}: "
+                    "correct the file or move the image")
             continue
-        normal += not labels
-        boxed += bool(boxes)
-        skipped += rest
-        got.entries.append(Entry(img, label, (mask,) if mask else (), split=folder_split(img) or None,
-                                 meta={"boxes": boxes} if boxes else {}))
-        folders.append(folder)
+        if got.annotated(img, labels, unannotated, f"{where} gives shapes of the labels", f"{where} gives no shape",
+                         mask, boxes, split=folder_split(img) or None):
+            normal += not labels
+            boxed += bool(boxes)
+            skipped += rest
+            folders.append(folder)
     source = "the shape labels of each image's LabelMe file"
     said = sorted({e.label for e in got.entries} - {"normal"})
     if got.entries and all(folders) and not any(map(class_of_value, said)):  # 'tumor' in benign/, malignant/

@@ -20,8 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ...io import header_shape, pixel_limit_problem
-from ._base import AS_NORMAL, RECTANGLES, DrawnMask, Entry, SourceRead, brush_decode
-from .tool_tables import one_class
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead, brush_decode
 from .yolo import pixels
 
 __all__ = ["NAME", "brush_decode", "read_tasks", "upload_name"]
@@ -94,17 +93,13 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         except (KeyError, TypeError, ValueError) as exc:  # the image left out with its task, named once
             got.out(img.as_posix(), "bad annotation", f"{item}: a result unread ({type(exc).__name__}: {exc})")
             continue
-        label = one_class(got, img.as_posix(), choices or regions, unannotated, f"{item} gives",
-                          f"{item} gives no result")
-        if label is None:
-            continue
-        normal += not (choices or regions)
-        boxed += bool(boxes)
-        masks = (DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
-            if (polygons or brushes) and size else ()
-        got.entries.append(Entry(img, label, masks,
-                                 meta={"boxes": boxes} if boxes else {}, row={"task": task.get("id", k)}))
-        found_names.append(Path(upload_name(img.name)))
+        mask = DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)) \
+            if (polygons or brushes) and size else None
+        if got.annotated(img, choices or regions, unannotated, f"{item} gives", f"{item} gives no result", mask,
+                         boxes, row={"task": task.get("id", k)}):
+            normal += not (choices or regions)
+            boxed += bool(boxes)
+            found_names.append(Path(upload_name(img.name)))
     if not got.entries:  # nothing read: said as why the file was not used, not as left-out images
         first = got.left_out[0].text() if got.left_out else "no task"
         got.not_used = f"a Label Studio JSON export of {len(tasks)} task(s) naming no image of the release ({first})"

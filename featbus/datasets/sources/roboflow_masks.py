@@ -18,9 +18,8 @@ from ...io import read_image
 from .._release_rules import folder_split
 from .._release_scan import split_masks
 from .._release_tables import SourceError
-from ._base import AS_NORMAL, Entry, SourceRead
+from ._base import AS_NORMAL, SourceRead
 from ._screening import column, columns, header_row, table
-from .tool_tables import one_class
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -70,12 +69,9 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.out(img.as_posix(), "bad annotation", f"its mask {mask.as_posix()} holds value(s) {unnamed} that "
                     f"{(img.parent / '_classes.csv').as_posix()} names no class")
             continue
-        label = one_class(got, img.as_posix(), {names[v] for v in values}, unannotated,
-                          f"its mask {mask.as_posix()} holds the classes", f"its mask {mask.as_posix()} is empty")
-        if label is None:
-            continue
-        normal += not values
-        got.entries.append(Entry(img, label, (mask,), split=folder_split(img) or None))
+        if got.annotated(img, {names[v] for v in values}, unannotated, f"its mask {mask.as_posix()} holds the classes",
+                         f"its mask {mask.as_posix()} is empty", mask, split=folder_split(img) or None):
+            normal += not values
     return got.close("the class of each mask's pixel values, named by _classes.csv", "<name>_mask beside the image, "
                      "every value but the background's the lesion",
                      normal and f"{normal} image(s) whose mask holds only the background {AS_NORMAL}")

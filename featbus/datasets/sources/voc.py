@@ -15,9 +15,8 @@ import numpy as np
 
 from ...io import MAX_IMAGE_PIXELS, limit_words, list_folder
 from .._release_rules import split_of
-from ._base import Entry, SourceRead
+from ._base import SourceRead
 from .coco import as_table
-from .tool_tables import one_class
 from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise"]
@@ -77,10 +76,8 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
                     f"({type(exc).__name__}: {exc})")
             continue
         unknown |= {c for c in found if c not in colours}
-        label = one_class(got, img.as_posix(), {colours[c] for c in found if c in colours}, "normal",
-                          f"{mask.as_posix()} holds the colours of", "")  # background only: 'normal', said
-        if label is not None:
-            got.entries.append(Entry(img, label, (mask,), split=split.get(img.stem)))
+        got.annotated(img, {colours[c] for c in found if c in colours}, "normal",  # background only: 'normal', said
+                      f"{mask.as_posix()} holds the colours of", "", mask, split=split.get(img.stem))
     n = sum(e.label == "normal" for e in got.entries)
     got.close("the masks' colours, named in {file}", "SegmentationClass/ beside JPEGImages/",
               n and f"{n} mask(s) of background only read as 'normal' (a scan without a lesion).",

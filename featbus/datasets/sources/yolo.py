@@ -20,8 +20,7 @@ from ... import io as limits
 from ...io import header_shape, limit_words
 from .._release_rules import IMAGE_SUFFIXES, folder_split
 from .._release_tables import SourceError
-from ._base import DrawnMask, Entry, SourceRead
-from .tool_tables import one_class
+from ._base import DrawnMask, SourceRead
 
 __all__ = ["NAME", "SUFFIXES", "bounded_text", "bounded_yaml", "index_mask", "label_file", "pixels", "read",
            "recognise"]
@@ -151,15 +150,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.out(img.as_posix(), "bad annotation", spoilt)
             continue
         empty += not objects and labelled
-        label = one_class(got, img.as_posix(), set(objects), unannotated,
-                          f"{lab.as_posix()} gives objects of the classes", f"{lab.as_posix()} gives no object")
-        if label is None:
-            continue
-        masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
-        if boxes and not polygons:
+        mask = DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)) if polygons and shape else None
+        if got.annotated(img, set(objects), unannotated, f"{lab.as_posix()} gives objects of the classes",
+                         f"{lab.as_posix()} gives no object", mask, [tuple(round(v, 2) for v in b) for b in boxes],
+                         split=folder_split(img) or None) and boxes and not polygons:
             boxed.append(img)
-        got.entries.append(Entry(img, label, masks, None, folder_split(img) or None,
-                                 meta={"boxes": [tuple(round(v, 2) for v in b) for b in boxes]} if boxes else {}))
     return got.close("the classes of each image's objects, named by {file}",
                      "drawn from the YOLO polygons of each image's label file (their union)",
                      empty and f"{empty} empty label file(s) of {where}'s set: {NO_LESION}",
