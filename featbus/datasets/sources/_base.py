@@ -118,8 +118,7 @@ def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
         j = min(num, i + 1 + take(sizes[take(2)]))
         out[i:j] = take(word) if run else [take(word) for _ in range(i, j)]
         i = j
-    values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
-    return values > 0
+    return (out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)) > 0
 
 
 @dataclass

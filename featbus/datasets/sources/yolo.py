@@ -50,7 +50,7 @@ def recognise(files: list[Path]) -> list[Path]:
     yamls = [f for f in files if f.name.casefold() in ("data.yaml", "data.yml")]
     bases = {y.parent for y in yamls}
     return yamls + [f for f in files if f.suffix.lower() == ".txt" and "labels" in (p.casefold() for p in f.parts)
-                    and any(b == Path(".") or b in f.parents for b in bases)]
+                    and any(b in f.parents for b in bases)]
 
 
 def bounded_text(path: Path, limit: str = "MAX_TABLE_BYTES") -> str:
@@ -108,7 +108,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     where = file.as_posix()
     boxed, empty, missing = [], 0, 0
     for img in images or ():
-        if img.suffix.lower() not in IMAGE_SUFFIXES or (base != Path(".") and base not in img.parents):
+        if img.suffix.lower() not in IMAGE_SUFFIXES or base not in img.parents:  # "." is every relative path's
             continue
         lab = label_file(img)
         if lab is None:
