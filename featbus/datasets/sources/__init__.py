@@ -1,18 +1,9 @@
 """The release's sources: each module here reads one kind of file a publisher or a labelling tool
 ships and gives one :class:`Entry` per image (:mod:`._base`). The reader
 (:func:`featbus.datasets.read_release`) arbitrates between them: which one labels the images,
-which others were considered and why not.
-
-A source module has ``NAME`` (its words in the paragraph), ``recognise(files) -> files`` (the
-release-relative non-image files it reads; one whose ``recognise`` takes a ``root`` keyword gets the
-release's folder, to open a file and look at its header, bounded; an ``images`` keyword the image files),
-``read(root, file, images, unannotated="normal") -> SourceRead`` and optionally ``SUFFIXES`` (file
-suffixes it needs listed beyond the tables and images, ``(".npz",)``) and ``IN_ARCHIVES = True`` when
-it reads its files inside a zip or tar too (its files tables read by :func:`.table.read_at`, no other file
-opened: RSNA's, VinDr-Mammo's). No source imports the reader: a ``read`` that takes an ``arbiter``
-keyword (the archive source) is handed :func:`featbus.datasets.release.arbiter` to make a release of the
-members it lists. A new format is one module here, one line in :data:`SOURCES` and its
-tests (docs/developer.rst).
+which others were considered and why not. A source module's interface (``NAME``, ``recognise``, ``read``,
+``SUFFIXES``, ``IN_ARCHIVES``, the keywords each may take; no source imports the reader) and the recipe for a
+new format, one module here, one line in :data:`SOURCES` and its tests: docs/developer.rst.
 """
 
 from __future__ import annotations
@@ -22,10 +13,9 @@ import inspect
 from pathlib import Path
 
 from .._release_tables import SourceError, SourceRefused
-from ._base import DrawnMask, Entry, LeftOut, SourceRead, rle_counts, rle_decode
+from ._base import DrawnMask, Entry, LeftOut, SourceRead
 
-__all__ = ["SOURCES", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules",
-           "read_sources", "rle_counts", "rle_decode"]
+__all__ = ["SOURCES", "DrawnMask", "Entry", "LeftOut", "SourceRead", "extra_suffixes", "modules", "read_sources"]
 
 #: The source modules of this package, specific first: each claims its files before the next one
 #: looks (VOC claims its ``labelmap.txt`` and ``ImageSets`` lists before COCO or the tables; the

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
+from .tool_tables import one_class
 
 __all__ = ["DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "brush_decode", "rle_counts", "rle_decode"]
 
@@ -82,11 +83,10 @@ def rle_counts(counts) -> list[int]:
 
 
 def rle_decode(counts, size) -> np.ndarray:
-    """A COCO RLE (column-major runs, background first) as a boolean ``(height, width)`` array."""
+    """A COCO RLE (column-major runs, background first; that they cover ``size`` checked where the COCO file is
+    read) as a boolean ``(height, width)`` array."""
     h, w = size
     runs = rle_counts(counts)
-    if any(r < 0 for r in runs) or sum(runs) != h * w:
-        raise ValueError(f"its runs cover {sum(runs)} pixels, not the {h}x{w} = {h * w} of its size")
     return np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape((w, h)).T  # background first, then alternating
 
 
@@ -118,8 +118,7 @@ def brush_decode(rle, size: tuple[int, int]) -> np.ndarray:
         j = min(num, i + 1 + take(sizes[take(2)]))
         out[i:j] = take(word) if run else [take(word) for _ in range(i, j)]
         i = j
-    values = out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)
-    return values > 0
+    return (out.reshape(h, w, 4)[..., 3] if num == h * w * 4 else out.reshape(h, w)) > 0
 
 
 @dataclass
@@ -188,3 +187,34 @@ class SourceRead:
     whole: bool = False
     checked: bool = False
     said_as: str | None = None
+
+    def out(self, item: str, reason: str, detail: str = "") -> None:
+        """Leave ``item`` out, named (a :class:`~featbus._records.LeftOut` of ``reason`` and ``detail``)."""
+        self.left_out.append(LeftOut(item, reason, detail))
+
+    def annotated(self, image: Path, classes: set, unannotated: str, two: str, none: str, mask=None, boxes=(),
+                  **entry) -> Entry | None:
+        """The entry of ``image`` labelled by the one class of ``classes``, its annotations' (none: ``normal``),
+        with its drawn ``mask`` and ``boxes`` (``meta["boxes"]``); else ``None``, the image left out, named
+        (:func:`.tool_tables.one_class`, ``two`` and ``none`` its words)."""
+        label = one_class(self, image.as_posix(), classes, unannotated, two, none)
+        if label is not None:
+            self.entries.append(Entry(image, label, (mask,) if mask else (), meta={"boxes": boxes} if boxes else {},
+                                      **entry))
+            return self.entries[-1]
+        return None
+
+    def close(self, class_source: str, mask_rule: str | None, *notes: str | int) -> SourceRead:
+        """The read done: its ``notes`` said (a false one, ``0`` or ``""``, skipped), its class source and, where
+        an entry has a mask, its mask rule (a file whose images have none says the reader's)."""
+        self.notes += [n for n in notes if n]
+        self.class_source = class_source
+        if any(e.masks for e in self.entries):
+            self.mask_rule = mask_rule
+        return self
+
+
+#: What a labelling tool's source says of the images it reads as ``normal`` for want of an annotation.
+AS_NORMAL = "read as 'normal' (a scan without a lesion; --unannotated leave-out leaves them out)."
+#: What it says of the images whose rectangles it keeps as boxes.
+RECTANGLES = "have rectangles: kept as boxes (meta 'boxes'), no mask drawn from them."

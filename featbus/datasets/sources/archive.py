@@ -3,19 +3,13 @@
 or an archive inside a release's folder (this module's source: it claims the images, which are
 the archive's members, :class:`~featbus.datasets.sources._refs.ArchiveMember`).
 
-Members are listed by :func:`featbus.datasets.sources._refs.list_archive` (a folder's rules and an archive's:
-zip-slip names, links, nested archives, a member above its budget and a total-size bomb refused by
-name, :data:`featbus.io.RELEASE_LIMITS`), then read by the folder layouts' rules (class folders,
-``_mask`` files, patients from names). A single top folder is the download's wrapper (as a folder's
-is). Its tables (CSV, TSV, Excel: those a folder's reader considers) are read in place by the folder's
-table rules (:mod:`featbus.datasets.sources.table`: the table naming the images, its labels, patients,
-pixel sizes and splits), each copied within :data:`featbus.io.MAX_TABLE_BYTES` to a private temporary file
-(:func:`~featbus.datasets.sources._refs.member_file`), RSNA's and VinDr-Mammo's by their sources
-(``IN_ARCHIVES``). A DICOM member's header is read from its bytes as a folder's file is (its
-``PatientID`` as the patient where nothing else names one, its pixel spacing, a table keyed by a header
-field: :mod:`featbus.datasets.sources.dicom`); an annotation file inside an archive (COCO JSON, a YOLO
-export's labels...) and the files of a source that opens files to read them are named and not read
-(unpack the archive to use them).
+Members are listed by :func:`featbus.datasets.sources._refs.list_archive` (its rules, and
+:data:`featbus.io.RELEASE_LIMITS`), then read by the folder layouts' rules (class folders, ``_mask`` files,
+patients from names); its tables by the folder's table rules (:mod:`featbus.datasets.sources.table`), read in
+place (:func:`~featbus.datasets.sources.table.read_at`), RSNA's and VinDr-Mammo's by their sources
+(``IN_ARCHIVES``). A DICOM member's header is read from its bytes as a folder's file is (its ``PatientID`` as
+the patient where nothing else names one, its pixel spacing, a table keyed by a header field:
+:mod:`featbus.datasets.sources.dicom`). Other annotation files: :func:`in_place`.
 """
 
 from __future__ import annotations
@@ -26,7 +20,8 @@ from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
 from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
-from ._base import SourceRead
+from .._release_tables import SourceRefused
+from ._base import ReleaseError, SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive
 
 __all__ = ["NAME", "SUFFIXES", "ArchiveRoot", "in_place", "read", "read_archive", "recognise", "walk_archive"]
@@ -72,18 +67,13 @@ def walk_archive(archive: Path, also: tuple[str, ...] = ()
     suffixes = IMAGE_SUFFIXES + TABLE_SUFFIXES + tuple(s for s in also if s not in SUFFIXES)
     members, left_out = list_archive(archive, suffixes, NOT_READ_IMAGES, TABLE_SUFFIXES)
     tops = {m.split("/", 1)[0] for m in members}
-    prefix = ""
-    if len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members):
-        prefix = next(iter(tops)) + "/"
-    root = ArchiveRoot(archive, prefix)
-    images, others = [], []
-    for m in members:
-        rel = Path(m[len(prefix):])
-        if rel.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(rel)
-        elif rel.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(rel.stem):
-            others.append(rel)
-    return root, images, others, left_out
+    wrapped = len(tops) == 1 and all("/" in m for m in members) and any(m.count("/") >= 2 for m in members)
+    prefix = next(iter(tops)) + "/" if wrapped else ""
+    rels = [Path(m[len(prefix):]) for m in members]
+    images = [r for r in rels if r.suffix.lower() in IMAGE_SUFFIXES]
+    others = [r for r in rels if r.suffix.lower() not in IMAGE_SUFFIXES + TABLE_SUFFIXES
+              or r.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(r.stem)]
+    return ArchiveRoot(archive, prefix), images, others, left_out
 
 
 def in_place(root: ArchiveRoot, others: list[Path], images: list[Path] = ()) -> tuple[list[Path], list[LeftOut]]:
@@ -95,28 +85,18 @@ def in_place(root: ArchiveRoot, others: list[Path], images: list[Path] = ()) -> 
     from . import _taken, modules
 
     claimed: dict[Path, str] = {}
-    for source in modules():
-        if getattr(source, "IN_ARCHIVES", False):
-            continue
+    for source in (m for m in modules() if not getattr(m, "IN_ARCHIVES", False)):
         try:
             found = source.recognise([f for f in others if f not in claimed],
                                      **_taken(source.recognise, root=root, images=images))
         except (OSError, ValueError):  # a member its recognise cannot open in place
             continue
-        for f in found:
-            claimed[f] = source.NAME
-    tables, left_out = [], []
-    for rel in others:
-        name = f"{root.archive.name}!{root.prefix}{rel.as_posix()}"
-        if rel in claimed:
-            left_out.append(LeftOut(name, "not an image", f"a file the source {claimed[rel]!r} reads: inside an "
-                                                          "archive not read in place (unpack the archive to use it)"))
-        elif rel.suffix.lower() in TABLE_SUFFIXES:
-            tables.append(rel)
-        else:
-            left_out.append(LeftOut(name, "not an image", "an annotation file inside an archive is not read in "
-                                                          "place (unpack the archive to use it)"))
-    return tables, left_out
+        claimed.update(dict.fromkeys(found, source.NAME))
+    tables = [rel for rel in others if rel not in claimed and rel.suffix.lower() in TABLE_SUFFIXES]
+    return tables, [LeftOut(f"{root.archive.name}!{root.prefix}{rel.as_posix()}", "not an image", (
+        f"a file the source {claimed[rel]!r} reads: inside an archive not read in place" if rel in claimed else
+        "an annotation file inside an archive is not read in place") + " (unpack the archive to use it)")
+        for rel in others if rel in claimed or rel.suffix.lower() not in TABLE_SUFFIXES]
 
 
 def read_archive(path: Path, arbiter):
@@ -125,8 +105,6 @@ def read_archive(path: Path, arbiter):
     ``arbiter`` (:func:`featbus.datasets.release.arbiter`, which the reader hands the sources: no source
     imports the reader); a refused archive, or one without images, is a :class:`~featbus.datasets.ReleaseError`
     naming it."""
-    from .._release_tables import SourceRefused
-    from .._release_types import ReleaseError
     from . import extra_suffixes, read_sources
 
     try:
@@ -158,8 +136,6 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     """The archive's images, each with what the folder layouts' rules give it (label, masks, patient,
     split), as members of the archive, read by ``arbiter`` (:func:`read_archive`); a refused archive, or one
     without images, is named, not read."""
-    from .._release_types import ReleaseError
-
     got = SourceRead(file, claims_images=True)
     try:
         rel = read_archive(root / file, arbiter)

@@ -15,13 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..._records import LeftOut
 from .._release_rules import class_of_value
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
-from ._base import DrawnMask, Entry, SourceRead, rle_counts
+from ._base import AS_NORMAL, DrawnMask, SourceRead, rle_counts
 from .table import _refuse_misspelt_labels, spellings
-from .tool_tables import one_class
 
 __all__ = ["NAME", "as_table", "read", "recognise"]
 
@@ -60,7 +58,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     listed: dict = {}
     for k, im in enumerate(data["images"]):
         if not isinstance(im, dict) or "file_name" not in im:
-            got.left_out.append(LeftOut(f"{where} images[{k}]", "bad annotation", "no file_name"))
+            got.out(f"{where} images[{k}]", "bad annotation", "no file_name")
             continue
         name = str(im["file_name"]).replace("\\", "/")
         near = (Path(os.path.normpath(b / name)) for b in (here, here / "images", here.parent, here.parent / "images"))
@@ -73,7 +71,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             found = next((c for c in near if c in by_name.get(c.name.casefold(), ())), same[0] if len(same) == 1
                          else "no image")
         if isinstance(found, str):
-            got.left_out.append(LeftOut(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}"))
+            got.out(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}")
             continue
         listed[im.get("id")] = (found, im, [], [], set())  # image, entry, polygons, rles, classes
     clipped, ids = [], {im.get("id") for im in data["images"] if isinstance(im, dict)}
@@ -82,13 +80,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if not isinstance(ann, dict) or ann.get("image_id") not in listed:
             image_id = ann.get("image_id") if isinstance(ann, dict) else None
             if image_id not in ids:  # an image left out above is named already
-                got.left_out.append(LeftOut(item, "no image", f"image_id {image_id!r} is none of {file.name}'s images"))
+                got.out(item, "no image", f"image_id {image_id!r} is none of {file.name}'s images")
             continue
         found, im, polys, rles, classes = listed[ann["image_id"]]
         classes.add(None)  # annotated: never a scan without a lesion, whatever its annotations give
         if ann.get("category_id") not in cats:
-            got.left_out.append(LeftOut(item, "bad annotation",
-                                        f"category_id {ann.get('category_id')!r} has no category"))
+            got.out(item, "bad annotation", f"category_id {ann.get('category_id')!r} has no category")
             continue
         if ann["category_id"] not in supers:
             classes.add(cats[ann["category_id"]].get("name"))
@@ -99,8 +96,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 size = tuple(int(v) for v in seg.get("size", ()))
                 if size != (h, w):
                     what = f"{size[1]}x{size[0]}" if len(size) == 2 else f"size {seg.get('size')!r}"
-                    got.left_out.append(LeftOut(item, "mask size differs",
-                                                f"an RLE of {what} for {found.as_posix()!r}, {w}x{h} in {file.name}"))
+                    got.out(item, "mask size differs",
+                            f"an RLE of {what} for {found.as_posix()!r}, {w}x{h} in {file.name}")
                     continue
                 runs = rle_counts(seg["counts"])
                 if any(r < 0 for r in runs) or sum(runs) != h * w:
@@ -115,32 +112,21 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                         clipped.append(item)
                     polys.append(tuple(xy))
         except (TypeError, ValueError, KeyError) as exc:
-            got.left_out.append(LeftOut(item, "bad annotation", f"segmentation unread ({exc})"))
+            got.out(item, "bad annotation", f"segmentation unread ({exc})")
     for image_id, (found, im, polys, rles, classes) in listed.items():
-        annotated = None in classes
+        if classes == {None}:  # annotated, but by no class
+            got.out(found.as_posix(), "no annotation", f"no annotation {where} gives image {image_id!r} names a class")
+            continue
         classes.discard(None)
-        if annotated and not classes:
-            got.left_out.append(LeftOut(found.as_posix(), "no annotation",
-                                        f"no annotation {where} gives image {image_id!r} names a class"))
-            continue
-        label = one_class(got, found.as_posix(), classes, unannotated,
-                          f"{where} gives image {image_id!r} the categories",
-                          f"{where} lists image {image_id!r} without one")
-        if label is None:
-            continue
         size = (int(im.get("height") or 0), int(im.get("width") or 0))
-        masks = (DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)),) if polys or rles else ()
-        got.entries.append(Entry(found, label, masks))
-    n_normal = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
-    if n_normal:
-        got.notes.append(f"{n_normal} image{'s' * (n_normal > 1)} {where} lists with no annotation read as 'normal' "
-                         "(a scan without a lesion; --unannotated leave-out leaves them out).")
-    if clipped:
-        got.notes.append(f"{len(clipped)} polygon(s) of {where} reach outside their image: clipped to it (e.g. "
-                         f"{clipped[0]}).")
-    if any(e.masks for e in got.entries):
-        got.mask_rule = "drawn from the polygons and RLE of {file}, an image's annotations joined (their union)"
-    got.class_source = "the categories of {file}"
+        mask = DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)) if polys or rles else None
+        got.annotated(found, classes, unannotated, f"{where} gives image {image_id!r} the categories",
+                      f"{where} lists image {image_id!r} without one", mask)
+    n = sum(e.label == "normal" and not e.masks for e in got.entries) if "normal" not in names else 0
+    got.close("the categories of {file}", "drawn from the polygons and RLE of {file}, an image's annotations joined "
+              "(their union)", n and f"{n} image{'s' * (n > 1)} {where} lists with no annotation {AS_NORMAL}",
+              clipped and f"{len(clipped)} polygon(s) of {where} reach outside their image: clipped to it (e.g. "
+              f"{clipped[0]}).")
     return as_table(got, root, options)
 
 

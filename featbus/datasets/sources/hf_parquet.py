@@ -19,7 +19,6 @@ import os
 import re
 from pathlib import Path
 
-from ..._records import LeftOut
 from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
 from .._release_rules import folder_split, split_of
 from .._release_tables import SourceError
@@ -112,12 +111,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     kept = kept if kept and all(kept) else [None] * n
     for i, value in enumerate(values):
         if not cells[i]:
-            got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "unreadable", "no image bytes in the row"))
+            got.out(f"{where}!{column}[{i}]", "unreadable", "no image bytes in the row")
             continue
         name = None if value is None else names.get(int(value)) if names else str(value)
         if value is not None and name is None:
-            got.left_out.append(LeftOut(f"{where}!{column}[{i}]", "bad annotation",
-                                        f"label {value!r} is none of {sorted(names)}"))
+            got.out(f"{where}!{column}[{i}]", "bad annotation", f"label {value!r} is none of {sorted(names)}")
             continue
         got.entries.append(Entry(ArrayRow(path, column, i), name, (), None if kept[i] else f"{file.stem}[{i}]",
                                  split, row={label: value} if label else None, name=kept[i]))

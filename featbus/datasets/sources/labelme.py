@@ -20,12 +20,10 @@ import math
 import posixpath
 from pathlib import Path, PurePosixPath
 
-from ..._records import LeftOut
 from ...io import header_shape, pixel_limit_problem
 from .._release_rules import IMAGE_SUFFIXES, class_of_value, folder_split
 from .._release_tables import SourceError, load_json
-from ._base import DrawnMask, Entry, SourceRead
-from .tool_tables import one_class
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead
 
 __all__ = ["NAME", "index_mask", "is_labelme", "read", "recognise"]
 
@@ -116,13 +114,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 raise SourceError("no 'shapes' list")
             img = _image(jf, data, by_path)
             if img is None:
-                got.left_out.append(LeftOut(where, "no image", f"its imagePath {data.get('imagePath')!r} names no "
-                                            "image of the release" + (" (the image is embedded only, as imageData: "
-                                                                      "save it beside the file)"
-                                                                      if data.get("imageData") else "")))
+                got.out(where, "no image", f"its imagePath {data.get('imagePath')!r} names no image of the release"
+                        + (" (the image is embedded only, as imageData: save it beside the file)"
+                           if data.get("imageData") else ""))
                 continue
             if img in seen:
-                got.left_out.append(LeftOut(where, "duplicate", f"names {img.as_posix()!r}, as {seen[img]} does"))
+                got.out(where, "duplicate", f"names {img.as_posix()!r}, as {seen[img]} does")
                 continue
             seen[img] = where
             shape, problem = header_shape(root / img)
@@ -134,42 +131,31 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 raise ValueError(pixel_limit_problem(size)[1])
             mask, boxes, rest = _drawn(root / jf, img.name, data, size)
         except (SourceError, OSError) as exc:
-            got.left_out.append(LeftOut(where, "bad annotation", str(exc)))
+            got.out(where, "bad annotation", str(exc))
             continue
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a field of the wrong shape or type
-            got.left_out.append(LeftOut(img.as_posix() if img else where, "bad annotation", f"{where}: {exc}"))
+            got.out(img.as_posix() if img else where, "bad annotation", f"{where}: {exc}")
             continue
         labels = {str(s.get("label")) for s in data["shapes"] if s.get("label") is not None}
-        label = one_class(got, img.as_posix(), labels, unannotated, f"{where} gives shapes of the labels",
-                          f"{where} gives no shape")
-        if label is None:
-            continue
         folder = next((p for p in reversed(img.parts[:-1]) if class_of_value(p)), None)
-        if labels and folder and (cls := class_of_value(label)) and cls != class_of_value(folder):
-            got.left_out.append(LeftOut(img.as_posix(), "two labels", f"{where} gives {label!r}, its class folder "
-                                        f"{folder!r}: correct the file or move the image"))
+        if len(labels) == 1 and folder and (cls := class_of_value(*labels)) and cls != class_of_value(folder):
+            got.out(img.as_posix(), "two labels", f"{where} gives {next(iter(labels))!r}, its class folder {folder!r}: "
+                    "correct the file or move the image")
             continue
-        normal += not labels
-        boxed += bool(boxes)
-        skipped += rest
-        got.entries.append(Entry(img, label, (mask,) if mask else (), split=folder_split(img) or None,
-                                 meta={"boxes": boxes} if boxes else {}))
-        folders.append(folder)
-    if normal:
-        got.notes.append(f"{normal} LabelMe file(s) without a shape read as 'normal' (a scan without a lesion; "
-                         "--unannotated leave-out leaves them out).")
-    if boxed:
-        got.notes.append(f"{boxed} image(s) of the LabelMe files have rectangles: kept as boxes (meta 'boxes'), no "
-                         "mask drawn from them.")
-    if skipped:
-        got.notes.append(f"{skipped} LabelMe line or point shape(s) drawn into no mask (no region).")
-    got.class_source = "the shape labels of each image's LabelMe file"
+        if got.annotated(img, labels, unannotated, f"{where} gives shapes of the labels", f"{where} gives no shape",
+                         mask, boxes, split=folder_split(img) or None):
+            normal += not labels
+            boxed += bool(boxes)
+            skipped += rest
+            folders.append(folder)
+    source = "the shape labels of each image's LabelMe file"
     said = sorted({e.label for e in got.entries} - {"normal"})
     if got.entries and all(folders) and not any(map(class_of_value, said)):  # 'tumor' in benign/, malignant/
         for e, folder in zip(got.entries, folders):
             e.label = folder
-        got.class_source = (f"the class folders (the LabelMe shapes' labels, {', '.join(map(repr, said))}, name the "
-                            "lesion, not its class)")
-    if any(e.masks for e in got.entries):
-        got.mask_rule = "drawn from the polygons and circles of each image's LabelMe file (their union)"
-    return got
+        source = f"the class folders (the LabelMe shapes' labels, {', '.join(map(repr, said))}, name the lesion, not " \
+                 "its class)"
+    return got.close(source, "drawn from the polygons and circles of each image's LabelMe file (their union)",
+                     normal and f"{normal} LabelMe file(s) without a shape {AS_NORMAL}",
+                     boxed and f"{boxed} image(s) of the LabelMe files {RECTANGLES}",
+                     skipped and f"{skipped} LabelMe line or point shape(s) drawn into no mask (no region).")

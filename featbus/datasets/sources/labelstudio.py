@@ -19,10 +19,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..._records import LeftOut
 from ...io import header_shape, pixel_limit_problem
-from ._base import DrawnMask, Entry, SourceRead, brush_decode
-from .tool_tables import one_class
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead, brush_decode
 from .yolo import pixels
 
 __all__ = ["NAME", "brush_decode", "read_tasks", "upload_name"]
@@ -53,14 +51,14 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         data = task.get("data") if isinstance(task, dict) else None
         ref = next((v for v in (data or {}).values() if isinstance(v, str)), None) if isinstance(data, dict) else None
         if ref is None:
-            got.left_out.append(LeftOut(item, "bad annotation", "no data.image"))
+            got.out(item, "bad annotation", "no data.image")
             continue
         name = unquote(ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0])
         keys = (name, upload_name(name), "\0" + upload_name(name))  # as named, then without the upload prefix
         img = next((same[0] for same in (by_name.get(k.casefold(), []) for k in keys) if len(same) == 1), None) \
             if images is not None else Path(name)
         if img is None:
-            got.left_out.append(LeftOut(item, "no image", f"{name!r} is no image of the release"))
+            got.out(item, "no image", f"{name!r} is no image of the release")
             continue
         results = [r for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
                    for r in a.get("result") or [] if isinstance(r, dict)]
@@ -93,20 +91,15 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                     brush_decode(value["rle"], size)  # checked now: a bad stroke is named here
                     brushes.append(tuple(value["rle"]))
         except (KeyError, TypeError, ValueError) as exc:  # the image left out with its task, named once
-            got.left_out.append(LeftOut(img.as_posix(), "bad annotation",
-                                        f"{item}: a result unread ({type(exc).__name__}: {exc})"))
+            got.out(img.as_posix(), "bad annotation", f"{item}: a result unread ({type(exc).__name__}: {exc})")
             continue
-        label = one_class(got, img.as_posix(), choices or regions, unannotated, f"{item} gives",
-                          f"{item} gives no result")
-        if label is None:
-            continue
-        normal += not (choices or regions)
-        boxed += bool(boxes)
-        masks = (DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)),) \
-            if (polygons or brushes) and size else ()
-        got.entries.append(Entry(img, label, masks,
-                                 meta={"boxes": boxes} if boxes else {}, row={"task": task.get("id", k)}))
-        found_names.append(Path(upload_name(img.name)))
+        mask = DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)) \
+            if (polygons or brushes) and size else None
+        if got.annotated(img, choices or regions, unannotated, f"{item} gives", f"{item} gives no result", mask,
+                         boxes, row={"task": task.get("id", k)}):
+            normal += not (choices or regions)
+            boxed += bool(boxes)
+            found_names.append(Path(upload_name(img.name)))
     if not got.entries:  # nothing read: said as why the file was not used, not as left-out images
         first = got.left_out[0].text() if got.left_out else "no task"
         got.not_used = f"a Label Studio JSON export of {len(tasks)} task(s) naming no image of the release ({first})"
@@ -121,13 +114,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
             e.patient = g
         got.patient_source = "file-name prefix"
         got.patient_detail = f"{found_names[0].name!r} -> {groups[0]!r}, the upload prefix removed"
-    if normal:
-        got.notes.append(f"{normal} image(s) {where} lists with no result read as 'normal' (a scan without a lesion; "
-                         "--unannotated leave-out leaves them out).")
-    if boxed:
-        got.notes.append(f"{boxed} image(s) of {where} have rectangles: kept as boxes (meta 'boxes'), no mask drawn "
-                         "from them.")
-    got.class_source = "the choices (else region labels) of {file}"
-    if any(e.masks for e in got.entries):
-        got.mask_rule = "drawn from the polygons and brush strokes of {file}, an image's results joined (their union)"
-    return got
+    return got.close("the choices (else region labels) of {file}", "drawn from the polygons and brush strokes of "
+                     "{file}, an image's results joined (their union)",
+                     normal and f"{normal} image(s) {where} lists with no result {AS_NORMAL}",
+                     boxed and f"{boxed} image(s) of {where} {RECTANGLES}")

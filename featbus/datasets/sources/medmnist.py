@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._records import LeftOut
 from ...io import MAX_ARRAY_BYTES, limit_words
 from .._release_rules import split_of
 from ._base import Entry, SourceRead
@@ -29,8 +28,6 @@ SUFFIXES = (".npz",)
 
 #: The label names medmnist's ``INFO`` documents, by data set (the file's name before ``_<size>``).
 MEDMNIST_LABELS = {"breastmnist": {0: "malignant", 1: "normal, benign"}}
-
-_SPLIT_ORDER = {"train": 0, "valid": 1, "test": 2}
 
 
 def recognise(files: list[Path]) -> list[Path]:
@@ -49,7 +46,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.not_used = str(exc)
         return got
     prefixes = sorted((k[: -len("_images")] for k in arrays if k.endswith("_images")),
-                      key=lambda p: (_SPLIT_ORDER.get(split_of(p) or "", 3), p))
+                      key=lambda p: ({"train": 0, "valid": 1, "test": 2}.get(split_of(p) or "", 3), p))
     if not prefixes:
         got.not_used = f"no *_images array (its arrays: {', '.join(sorted(arrays)[:6]) or 'none'})"
         return got
@@ -58,14 +55,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         key = f"{prefix}_images"
         shape = arrays[key][0]
         if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3, 4)):
-            got.left_out.append(LeftOut(f"{where}!{key}", "not an image", f"an array of shape {shape}, not "
-                                        "(images, height, width[, channels])"))
+            got.out(f"{where}!{key}", "not an image", f"an array of shape {shape}, not (images, height, width[, "
+                    "channels])")
             continue
         nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(arrays[key][1]).itemsize
         if nbytes > MAX_ARRAY_BYTES:  # one line for the array, never a line per row it promises
-            got.left_out.append(LeftOut(f"{where}!{key}", "too large", f"its header promises {shape[0]:,} images "
-                                        f"of {'x'.join(map(str, shape[1:]))} ({nbytes:,} bytes), more than "
-                                        f"{limit_words('MAX_ARRAY_BYTES')}: never read"))
+            got.out(f"{where}!{key}", "too large", f"its header promises {shape[0]:,} images of "
+                    f"{'x'.join(map(str, shape[1:]))} ({nbytes:,} bytes), more than {limit_words('MAX_ARRAY_BYTES')}: "
+                    "never read")
             continue
         labels, lkey = None, f"{prefix}_labels"  # one integer class a row, (n,) or (n, 1), else unlabelled, said
         if lkey not in arrays:
@@ -80,8 +77,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             value = None if labels is None else int(labels[i])
             name = None if value is None else known.get(value) if known else str(value)
             if value is not None and name is None:
-                got.left_out.append(LeftOut(f"{where}!{key}[{i}]", "bad annotation",
-                                            f"label {value} is none of {sorted(known)}"))
+                got.out(f"{where}!{key}[{i}]", "bad annotation", f"label {value} is none of {sorted(known)}")
                 continue
             got.entries.append(Entry(ArrayRow(path, key, i), name, (), f"{prefix}[{i}]", split,
                                      row={"array": key, "index": i, **({"label": value} if value is not None else {})}))

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._records import LeftOut
+from ...io import read_image
 from .._release_rules import folder_split
 from .._release_scan import split_masks
 from .._release_tables import SourceError
-from ._base import Entry, SourceRead
+from ._base import AS_NORMAL, SourceRead
 from ._screening import column, columns, header_row, table
-from .tool_tables import one_class
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -34,13 +33,6 @@ def recognise(files: list[Path], root: Path) -> list[Path]:
     want = {"pixelvalue", "class"}
     return sorted((f for f in files if f.name.casefold() == "_classes.csv" and columns(header_row(root, f)) == want),
                   key=lambda f: f.as_posix())
-
-
-def _mask_values(root: Path, mask: Path) -> set[int]:
-    """The values a mask file holds (its stored values, within the reader's pixel budget)."""
-    from ...io import read_image
-
-    return {int(v) for v in np.unique(read_image(root / mask, mode="unchanged", dicom_window=False))}
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal", *,
@@ -67,24 +59,19 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             continue
         names, background = by_folder[img.parent]
         try:
-            values = _mask_values(root, mask) - background
+            stored = read_image(root / mask, mode="unchanged", dicom_window=False)  # within the pixel budget
+            values = {int(v) for v in np.unique(stored)} - background
         except (OSError, ValueError) as exc:  # ImageError is a ValueError
-            got.left_out.append(LeftOut(img.as_posix(), "unreadable", f"its mask {mask.as_posix()}: {exc}"))
+            got.out(img.as_posix(), "unreadable", f"its mask {mask.as_posix()}: {exc}")
             continue
         unnamed = sorted(values - set(names))
         if unnamed:
-            got.left_out.append(LeftOut(img.as_posix(), "bad annotation", f"its mask {mask.as_posix()} holds value(s) "
-                                        f"{unnamed} that {(img.parent / '_classes.csv').as_posix()} names no class"))
+            got.out(img.as_posix(), "bad annotation", f"its mask {mask.as_posix()} holds value(s) {unnamed} that "
+                    f"{(img.parent / '_classes.csv').as_posix()} names no class")
             continue
-        label = one_class(got, img.as_posix(), {names[v] for v in values}, unannotated,
-                          f"its mask {mask.as_posix()} holds the classes", f"its mask {mask.as_posix()} is empty")
-        if label is None:
-            continue
-        normal += not values
-        got.entries.append(Entry(img, label, (mask,), split=folder_split(img) or None))
-    if normal:
-        got.notes.append(f"{normal} image(s) whose mask holds only the background read as 'normal' (a scan without a "
-                         "lesion; --unannotated leave-out leaves them out).")
-    got.class_source = "the class of each mask's pixel values, named by _classes.csv"
-    got.mask_rule = "<name>_mask beside the image, every value but the background's the lesion"
-    return got
+        if got.annotated(img, {names[v] for v in values}, unannotated, f"its mask {mask.as_posix()} holds the classes",
+                         f"its mask {mask.as_posix()} is empty", mask, split=folder_split(img) or None):
+            normal += not values
+    return got.close("the class of each mask's pixel values, named by _classes.csv", "<name>_mask beside the image, "
+                     "every value but the background's the lesion",
+                     normal and f"{normal} image(s) whose mask holds only the background {AS_NORMAL}")

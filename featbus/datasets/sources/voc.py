@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._records import LeftOut
 from ...io import MAX_IMAGE_PIXELS, limit_words, list_folder
 from .._release_rules import split_of
-from ._base import Entry, SourceRead
+from ._base import SourceRead
 from .coco import as_table
-from .tool_tables import one_class
 from .yolo import bounded_text
 
 __all__ = ["NAME", "read", "recognise"]
@@ -65,7 +63,7 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
             continue
         mask = base / "SegmentationClass" / f"{img.stem}.png"
         if mask not in known:
-            got.left_out.append(LeftOut(img.as_posix(), "no annotation", f"no class mask {mask.as_posix()}"))
+            got.out(img.as_posix(), "no annotation", f"no class mask {mask.as_posix()}")
             continue
         try:
             with Image.open(root / mask) as im:
@@ -74,20 +72,15 @@ def read(root: Path, file: Path, files: list[Path], unannotated: str = "normal",
                 rgb = np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)
             found = {tuple(int(v) for v in c) for c in rgb} - background - {VOID}
         except Exception as exc:  # noqa: BLE001 - PIL raises many kinds for a damaged or oversized file
-            got.left_out.append(LeftOut(img.as_posix(), "bad annotation", f"its class mask {mask.as_posix()} is "
-                                        f"unreadable ({type(exc).__name__}: {exc})"))
+            got.out(img.as_posix(), "bad annotation", f"its class mask {mask.as_posix()} is unreadable "
+                    f"({type(exc).__name__}: {exc})")
             continue
         unknown |= {c for c in found if c not in colours}
-        label = one_class(got, img.as_posix(), {colours[c] for c in found if c in colours}, "normal",
-                          f"{mask.as_posix()} holds the colours of", "")  # background only: 'normal', said
-        if label is not None:
-            got.entries.append(Entry(img, label, (mask,), split=split.get(img.stem)))
-    got.mask_rule = "SegmentationClass/ beside JPEGImages/"
-    got.class_source = "the masks' colours, named in {file}"
-    n_normal = sum(e.label == "normal" for e in got.entries)
-    if n_normal:
-        got.notes.append(f"{n_normal} mask(s) of background only read as 'normal' (a scan without a lesion).")
-    if unknown:
-        got.notes.append(f"colours {sorted(unknown)[:3]} of SegmentationClass/ are named by no line of "
-                         f"{file.as_posix()}: not read as a class.")
+        got.annotated(img, {colours[c] for c in found if c in colours}, "normal",  # background only: 'normal', said
+                      f"{mask.as_posix()} holds the colours of", "", mask, split=split.get(img.stem))
+    n = sum(e.label == "normal" for e in got.entries)
+    got.close("the masks' colours, named in {file}", "SegmentationClass/ beside JPEGImages/",
+              n and f"{n} mask(s) of background only read as 'normal' (a scan without a lesion).",
+              unknown and f"colours {sorted(unknown)[:3]} of SegmentationClass/ are named by no line of "
+              f"{file.as_posix()}: not read as a class.")
     return as_table(got, root, options)

@@ -17,12 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ... import io as limits
-from ..._records import LeftOut
 from ...io import header_shape, limit_words
 from .._release_rules import IMAGE_SUFFIXES, folder_split
 from .._release_tables import SourceError
-from ._base import DrawnMask, Entry, SourceRead
-from .tool_tables import one_class
+from ._base import DrawnMask, SourceRead
 
 __all__ = ["NAME", "SUFFIXES", "bounded_text", "bounded_yaml", "index_mask", "label_file", "pixels", "read",
            "recognise"]
@@ -44,6 +42,7 @@ def label_file(image: Path) -> Path | None:
 #: How far outside 0-1 a label's coordinate may lie (a polygon's rounding past the image's edge is
 #: clipped when drawn); NaN, infinity or a coordinate beyond it leaves the image out, naming the line.
 YOLO_MARGIN = 0.1
+NO_LESION = "frames with no lesion, read as 'normal'."
 
 
 def recognise(files: list[Path]) -> list[Path]:
@@ -51,7 +50,7 @@ def recognise(files: list[Path]) -> list[Path]:
     yamls = [f for f in files if f.name.casefold() in ("data.yaml", "data.yml")]
     bases = {y.parent for y in yamls}
     return yamls + [f for f in files if f.suffix.lower() == ".txt" and "labels" in (p.casefold() for p in f.parts)
-                    and any(b == Path(".") or b in f.parents for b in bases)]
+                    and any(b in f.parents for b in bases)]
 
 
 def bounded_text(path: Path, limit: str = "MAX_TABLE_BYTES") -> str:
@@ -109,7 +108,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     where = file.as_posix()
     boxed, empty, missing = [], 0, 0
     for img in images or ():
-        if img.suffix.lower() not in IMAGE_SUFFIXES or (base != Path(".") and base not in img.parents):
+        if img.suffix.lower() not in IMAGE_SUFFIXES or base not in img.parents:  # "." is every relative path's
             continue
         lab = label_file(img)
         if lab is None:
@@ -126,14 +125,14 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             try:
                 cls, xy = int(fields[0]), [float(v) for v in fields[1:]]
             except ValueError:
-                got.left_out.append(LeftOut(item, "bad annotation", f"not numbers: {line[:40]!r}"))
+                got.out(item, "bad annotation", f"not numbers: {line[:40]!r}")
                 continue
             if cls not in names:
-                got.left_out.append(LeftOut(item, "bad annotation", f"class {cls} is none of {where}'s names"))
+                got.out(item, "bad annotation", f"class {cls} is none of {where}'s names")
                 continue
             if len(xy) != 4 and (len(xy) < 6 or len(xy) % 2):
-                got.left_out.append(LeftOut(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) "
-                                                                    "nor a polygon (6 or more, in pairs)"))
+                got.out(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) nor a polygon (6 or more, "
+                        "in pairs)")
                 continue
             off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
             if off is not None:
@@ -148,27 +147,18 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             else:
                 polygons.append(pixels(xy, shape))
         if spoilt:  # never drawn, and the image's other objects alone would misstate it: left out, named
-            got.left_out.append(LeftOut(img.as_posix(), "bad annotation", spoilt))
+            got.out(img.as_posix(), "bad annotation", spoilt)
             continue
         empty += not objects and labelled
-        label = one_class(got, img.as_posix(), set(objects), unannotated,
-                          f"{lab.as_posix()} gives objects of the classes", f"{lab.as_posix()} gives no object")
-        if label is None:
-            continue
-        masks = (DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)),) if polygons and shape else ()
-        if boxes and not polygons:
+        mask = DrawnMask(root / lab, f"{shape[1]}x{shape[0]}", shape, tuple(polygons)) if polygons and shape else None
+        if got.annotated(img, set(objects), unannotated, f"{lab.as_posix()} gives objects of the classes",
+                         f"{lab.as_posix()} gives no object", mask, [tuple(round(v, 2) for v in b) for b in boxes],
+                         split=folder_split(img) or None) and boxes and not polygons:
             boxed.append(img)
-        got.entries.append(Entry(img, label, masks, None, folder_split(img) or None,
-                                 meta={"boxes": [tuple(round(v, 2) for v in b) for b in boxes]} if boxes else {}))
-    if empty:
-        got.notes.append(f"{empty} empty label file(s) of {where}'s set: frames with no lesion, read as 'normal'.")
-    if missing:
-        got.notes.append(f"{missing} image(s) of {where}'s set without a label file (Ultralytics' background "
-                         "images): frames with no lesion, read as 'normal'.")
-    if boxed:
-        got.notes.append(f"{len(boxed)} image(s) of {where}'s set have boxes only (detection labels): kept as boxes "
-                         f"(meta 'boxes'), no mask drawn (e.g. {boxed[0].as_posix()}).")
-    got.class_source = "the classes of each image's objects, named by {file}"
-    if any(e.masks for e in got.entries):
-        got.mask_rule = "drawn from the YOLO polygons of each image's label file (their union)"
-    return got
+    return got.close("the classes of each image's objects, named by {file}",
+                     "drawn from the YOLO polygons of each image's label file (their union)",
+                     empty and f"{empty} empty label file(s) of {where}'s set: {NO_LESION}",
+                     missing and f"{missing} image(s) of {where}'s set without a label file (Ultralytics' background "
+                     f"images): {NO_LESION}",
+                     boxed and f"{len(boxed)} image(s) of {where}'s set have boxes only (detection labels): kept as "
+                     f"boxes (meta 'boxes'), no mask drawn (e.g. {boxed[0].as_posix()}).")
