@@ -4,7 +4,6 @@ for ``featbus predict`` (:func:`manifest_images`)."""
 
 from __future__ import annotations
 
-import functools
 import os
 import stat
 from dataclasses import replace
@@ -22,7 +21,7 @@ from .._release_tables import SourceRefused, TableError
 from .._release_types import LeftOut, ReleaseError, ReleaseSummary, unescape_cell
 from ..name_groups import pattern_groups, propose_prefix_groups
 from ._base import DrawnMask, Entry, SourceRead
-from ._refs import reference_from_text
+from ._refs import _while_unchanged, reference_from_text
 from .table import pixel_size_cells
 
 __all__ = ["NAME", "index_entries", "manifest_images", "read", "recognise"]
@@ -71,9 +70,9 @@ def _missing(file: str, what: str, cell: str) -> str | None:
         return f"{what} {cell!r} cannot be looked up ({exc})"
 
 
-@functools.lru_cache(maxsize=4)
-def _drawn_masks(path: str, _stamp: tuple) -> dict:
-    """The masks a COCO file draws, by image id (parsed once while unchanged: ``_stamp`` keys the cache)."""
+@_while_unchanged
+def _drawn_masks(path: str) -> dict:
+    """The masks a COCO file draws, by image id (parsed once while the file is unchanged)."""
     from .coco import read as read_coco
 
     try:
@@ -97,17 +96,14 @@ def _index_mask(base: Path, cell: str):
         return member
     file, sep, ref = cell.partition("#")
     path = Path(os.path.abspath(os.path.join(base, file)))
-    if sep and file.lower().endswith((".txt", ".xml")) and path.is_file():  # YOLO's labels, INbreast's outlines
-        from . import inbreast, yolo
-
-        return (yolo if file.lower().endswith(".txt") else inbreast).index_mask(path, ref) or base / cell
-    if not sep or not file.lower().endswith(".json") or not path.is_file():
+    kind = next((k for k in (".txt", ".xml", ".json") if file.lower().endswith(k)), None)
+    if not sep or kind is None or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
-    from . import labelme
+    from . import inbreast, labelme, yolo
 
-    if labelme.is_labelme(path):  # one image's file: its shapes, drawn at its size
-        return labelme.index_mask(path, ref) or base / cell
-    return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
+    if kind == ".json" and not labelme.is_labelme(path):  # else one LabelMe image's file: its shapes at its size
+        return _drawn_masks(str(path)).get(ref, base / cell)
+    return {".txt": yolo, ".xml": inbreast, ".json": labelme}[kind].index_mask(path, ref) or base / cell
 
 
 def _row_files(base: Path, row: dict) -> tuple:
