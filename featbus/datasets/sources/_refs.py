@@ -4,9 +4,7 @@ array (:class:`ArrayRow`: ``breastmnist_224.npz!train_images[12]``, a Hugging Fa
 ``train-00000-of-00001.parquet!image[12]``).
 
 Each is path-like by that stable name (what an index writes, :func:`reference_from_text` reads it
-back exactly), gives its pixels or encoded bytes by ``read()`` and its header's ``(shape, problem)``
-by ``probe()``, so :func:`featbus.io.read_image` and :func:`featbus.io.header_shape` take it as they
-take a file (:func:`featbus.io.is_image_reference`).
+back exactly), read and probed by :mod:`featbus.io` as a file is (:func:`featbus.io.is_image_reference`).
 
 An archive is untrusted input, listed by :func:`list_archive` with the rules of a folder
 (:func:`featbus.io.list_folder`) and these: a member named outside the archive (an absolute path,
