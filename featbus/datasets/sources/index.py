@@ -56,10 +56,6 @@ def read(root: Path, file: Path, images, unannotated: str = "normal", *, options
         raise SourceRefused(str(exc)) from None
 
 
-def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
-    return ReleaseError(f"{str(path)!r} row {line}: {what}")
-
-
 def _missing(file: str, what: str, cell: str) -> str | None:
     """Why a file an index lists is not there (None when it is a file)."""
     try:
@@ -138,6 +134,9 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
     left_out: list[LeftOut] = []
     base = path.parent
 
+    def bad_row(line: int, what: str) -> ReleaseError:  # a row of a manifest read as data
+        return ReleaseError(f"{str(path)!r} row {line}: {what}")
+
     def refuse_missing(line: int, row: dict) -> None:  # each row as it is read: a million rows stop at the first
         if not row["image"]:
             return
@@ -176,7 +175,7 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
         split = split_of(row["split"] or "")
         if not name:
             if strict or missing == "raise":  # a manifest read as data, or for featbus predict: every row an image
-                raise _manifest_error(path, line, "the 'image' cell is empty")
+                raise bad_row(line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
         if split is None:
@@ -188,15 +187,14 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
         if strict:
             first = seen.setdefault(os.fspath(image), line)
             if labelled and not label:
-                raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
+                raise bad_row(line, f"image {name!r} has an empty 'label'")
             if first != line:
-                raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {first} and {line})")
+                raise bad_row(line, f"image {name!r} is listed twice (rows {first} and {line})")
             if has_group and not group:
-                raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when "
-                                                  "the column is there)")
+                raise bad_row(line, f"image {name!r} has an empty 'group' (every row needs one when the column "
+                                    "is there)")
             if classes is not None and label not in [str(c) for c in classes]:
-                raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
-                                                  f"{[str(c) for c in classes]}")
+                raise bad_row(line, f"label {label!r} is not one of the classes {[str(c) for c in classes]}")
         there = [isinstance(target, DrawnMask) or os.path.isfile(_container(target)) for _, target in targets]
         left_out += [LeftOut(f"row {line} of {path.name}", "mask not found", f"{m!r} (the image kept without it)")
                      for (m, _), ok in zip(targets, there) if not ok]
