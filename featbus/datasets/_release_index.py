@@ -7,6 +7,7 @@ the bytes of a file name that is not UTF-8 kept too.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -140,20 +141,17 @@ def read_index_rows(path: Path, notes: list[str], left_out: list,
 def _found(base: str, written: str, matched: list, folders: dict) -> str:
     """``written``, or the name on disk it means when only Unicode normalisation tells them apart. Strings
     and one ``lstat`` a row (a million rows in seconds); a folder is listed once, the first time a name
-    in it is missing (``folders``: its names by their NFC form; None for a folder that is not there)."""
+    in it is missing (``folders``: its names by their NFC form; none for a folder that is not there)."""
     target = written if os.path.isabs(written) else os.path.join(base, written)
     if os.path.lexists(target):
         return written
     parent = os.path.dirname(target)
     if parent not in folders:
-        try:
-            names: dict[str, list[str]] | None = {}
+        folders[parent] = {}
+        with contextlib.suppress(OSError, ValueError):  # not a folder, not there, a NUL byte: the row's check names it
             for e in os.listdir(parent):
-                names.setdefault(unicodedata.normalize("NFC", e), []).append(e)
-        except (OSError, ValueError):  # not a folder, not there, a NUL byte: the row's check names it
-            names = None
-        folders[parent] = names
-    same = (folders[parent] or {}).get(unicodedata.normalize("NFC", os.path.basename(target)), [])
+                folders[parent].setdefault(unicodedata.normalize("NFC", e), []).append(e)
+    same = folders[parent].get(unicodedata.normalize("NFC", os.path.basename(target)), [])
     if len(same) != 1:
         return written
     matched.append(written)

@@ -4,9 +4,7 @@ array (:class:`ArrayRow`: ``breastmnist_224.npz!train_images[12]``, a Hugging Fa
 ``train-00000-of-00001.parquet!image[12]``).
 
 Each is path-like by that stable name (what an index writes, :func:`reference_from_text` reads it
-back exactly), gives its pixels or encoded bytes by ``read()`` and its header's ``(shape, problem)``
-by ``probe()``, so :func:`featbus.io.read_image` and :func:`featbus.io.header_shape` take it as they
-take a file (:func:`featbus.io.is_image_reference`).
+back exactly), read and probed by :mod:`featbus.io` as a file is (:func:`featbus.io.is_image_reference`).
 
 An archive is untrusted input, listed by :func:`list_archive` with the rules of a folder
 (:func:`featbus.io.list_folder`) and these: a member named outside the archive (an absolute path,
@@ -37,11 +35,8 @@ import numpy as np
 from ... import io as _io
 from ..._records import ImageError, LeftOut
 
-__all__ = ["ARCHIVE_SUFFIXES", "ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file",
-           "list_archive", "load_array", "member_file", "npz_arrays", "parquet_column", "reference_from_text"]
-
-#: The names of the archives read in place (a tar compressed or not).
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+__all__ = ["ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file", "list_archive",
+           "load_array", "member_file", "npz_arrays", "parquet_column", "reference_from_text"]
 
 
 class ArchiveError(ValueError):
@@ -54,11 +49,11 @@ def is_release_file(path: str | os.PathLike) -> bool:
 
 
 def archive_kind(name: str | os.PathLike) -> str | None:
-    """``"zip"``, ``"tar"`` or ``None`` from a file's name (:data:`ARCHIVE_SUFFIXES`, any case)."""
+    """``"zip"``, ``"tar"`` (compressed or not) or ``None`` from a file's name, any case: the archives read in place."""
     low = os.fspath(name).lower()
     if low.endswith(".zip"):
         return "zip"
-    return "tar" if low.endswith(ARCHIVE_SUFFIXES[1:]) else None
+    return "tar" if low.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")) else None
 
 
 _OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
@@ -83,13 +78,7 @@ def _opened(path: Path):
             stale = [k for k in handles if k[0] == key[0]] + ([] if tar else list(handles)[:1 - MAX_OPEN_ZIPS])
             for old in dict.fromkeys(stale):
                 handles.pop(old).close()
-            if tar:
-                with contextlib.ExitStack() as failed:  # a tar whose headers do not read is closed, not left open
-                    opened = failed.enter_context(tarfile.open(path))
-                    handles[key] = _TarReader(opened)
-                    failed.pop_all()
-            else:
-                handles[key] = zipfile.ZipFile(path)
+            handles[key] = _TarReader(path) if tar else zipfile.ZipFile(path)
         return handles[key]
 
 
@@ -106,48 +95,36 @@ class _TarReader:
     kept (a few at most, within one member's budget) for the thread that asks for it next, so
     threads asking in nearly sorted order never make a compressed tar rewind to its start."""
 
-    def __init__(self, tar: tarfile.TarFile):
-        self.tar = tar
-        self.members = [m for m in tar.getmembers() if m.isreg()]
+    def __init__(self, path: Path):
+        with contextlib.ExitStack() as failed:  # a tar whose headers do not read is closed, not left open
+            self.tar = failed.enter_context(tarfile.open(path))
+            self.members = [m for m in self.tar.getmembers() if m.isreg()]
+            failed.pop_all()
+        self.close = self.tar.close
         self.at = {clean_name(m.name): k for k, m in enumerate(self.members)}
         self.at.update({m.name: k for k, m in enumerate(self.members)})
         self.next = 0  # the first member not read yet in the current pass
         self.kept: dict[int, bytes] = {}
         self.lock = threading.Lock()  # one thread reads at a time
 
-    def close(self) -> None:
-        self.tar.close()
-
-    def _data(self, k: int, budget: int) -> bytes:
-        return self.tar.extractfile(self.members[k]).read(budget + 1)
-
     def read(self, name: str, budget: int) -> bytes:
         k = self.at[name]  # KeyError: no such member
         if k in self.kept:
             return self.kept.pop(k)
         if k < self.next:  # behind: a new pass from here (a compressed tar rewinds once, then reads on)
-            self.next, self.kept = k + 1, {}
-            return self._data(k, budget)
+            self.kept = {}
         for j in range(self.next, k):  # ahead: the members passed over kept, within one budget in all
-            data = self._data(j, budget)
+            data = self.tar.extractfile(self.members[j]).read(budget + 1)
             if sum(map(len, self.kept.values())) + len(data) <= budget:
                 self.kept[j] = data
         self.next = k + 1
-        return self._data(k, budget)
+        return self.tar.extractfile(self.members[k]).read(budget + 1)
 
 
 def clean_name(name: str) -> str:
     """A member's name as the listing gives it (:func:`list_archive`): ``\\`` as ``/``, no empty or ``.`` part
     (a zip may hold ``a//b.png``, legal there)."""
     return "/".join(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
-
-
-def _zip_name(zf: zipfile.ZipFile, member: str) -> str:
-    """The name under which ``zf`` stores the member listed as ``member`` (its exact name when it was
-    listed under another: ``a//b.png`` listed as ``a/b.png``)."""
-    if member in zf.NameToInfo:
-        return member
-    return next((i.filename for i in zf.infolist() if clean_name(i.filename) == member), member)
 
 
 def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES") -> bytes:
@@ -157,8 +134,10 @@ def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES
     name = f"{path}!{member}"
     try:
         handle = _opened(path)
-        if isinstance(handle, zipfile.ZipFile):
-            with handle.open(_zip_name(handle, member)) as fh:
+        if isinstance(handle, zipfile.ZipFile):  # the member under its stored name (a//b.png listed as a/b.png)
+            stored = member if member in handle.NameToInfo else next(
+                (i.filename for i in handle.infolist() if clean_name(i.filename) == member), member)
+            with handle.open(stored) as fh:
                 data = fh.read(budget + 1)
         else:
             with handle.lock:
@@ -310,10 +289,10 @@ def _within(what: str, nbytes: int) -> None:
 
 
 def _while_unchanged(read):
-    """``read(file, key)`` read once while the file is unchanged (by its path, mtime and size; the
+    """``read(file, *args)`` read once while the file is unchanged (by its path, mtime and size; the
     last four kept)."""
-    cached = functools.lru_cache(maxsize=4)(lambda file, mtime, size, key: read(file, key))
-    return functools.wraps(read)(lambda file, key: cached(*_stamp(Path(file)), key))
+    cached = functools.lru_cache(maxsize=4)(lambda stamp, *args: read(stamp[0], *args))
+    return functools.wraps(read)(lambda file, *args: cached(_stamp(Path(file)), *args))
 
 
 @_while_unchanged
@@ -349,23 +328,15 @@ def parquet_column(file: str | os.PathLike, column: str) -> list:
 # --------------------------------------------------------------------------- archives
 
 
-@dataclass(frozen=True)
-class _Info:
-    """One member of an archive's table of contents, in the terms the listing judges it by."""
-
-    name: str
-    size: int
-    kind: str | None  # None: a regular file; else 'a folder', 'a link', 'a device or FIFO'
-
-
-#: The kind of the last :class:`_Info` of a tar that ends without its end-of-archive blocks (cut short).
+#: The kind of the last member :func:`_contents` gives of a tar that ends without its end-of-archive blocks.
 _CUT_SHORT = "the end of a cut-short tar"
 
 
-def _contents(path: Path) -> list[_Info]:
-    """The archive's table of contents (its central directory, its tar headers), nothing extracted; a
-    tar that ends without its end-of-archive blocks (cut short after a member: what followed is lost)
-    ends with an entry of kind :data:`_CUT_SHORT` naming its last member."""
+def _contents(path: Path) -> list[tuple[str, int, str | None]]:
+    """The archive's table of contents (its central directory, its tar headers), nothing extracted: each
+    member's ``(name, size, kind)``, kind None for a regular file, else 'a folder', 'a link', 'a device or
+    FIFO'; a tar that ends without its end-of-archive blocks (cut short after a member: what followed is
+    lost) ends with an entry of kind :data:`_CUT_SHORT` naming its last member."""
     kind = archive_kind(path)
     try:
         if kind == "zip":
@@ -374,8 +345,8 @@ def _contents(path: Path) -> list[_Info]:
             if len(infos) > _io.MAX_ARCHIVE_MEMBERS:
                 raise ArchiveError(f"{str(path)!r} lists {len(infos):,} members, more than "
                                    f"{_io.limit_words('MAX_ARCHIVE_MEMBERS')}: not opened")
-            return [_Info(i.filename, i.file_size, "a folder" if i.is_dir() else "a link" if stat.S_ISLNK(m) else
-                          "a device or FIFO" if stat.S_IFMT(m) and not stat.S_ISREG(m) else None)
+            return [(i.filename, i.file_size, "a folder" if i.is_dir() else "a link" if stat.S_ISLNK(m) else
+                     "a device or FIFO" if stat.S_IFMT(m) and not stat.S_ISREG(m) else None)
                     for i, m in ((i, i.external_attr >> 16) for i in infos)]
         out = []
         with tarfile.open(path) as tf:
@@ -385,9 +356,9 @@ def _contents(path: Path) -> list[_Info]:
                                        "members: not opened")
                 what = ("a folder" if info.isdir() else "a link" if info.issym() or info.islnk() else
                         None if info.isreg() else "a device or FIFO")
-                out.append(_Info(info.name, info.size, what))
+                out.append((info.name, info.size, what))
             if out and tf.fileobj.tell() < tf.offset + tarfile.BLOCKSIZE:  # no end-of-archive block was read
-                out.append(_Info(out[-1].name, 0, _CUT_SHORT))
+                out.append((out[-1][0], 0, _CUT_SHORT))
         return out
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: {exc})") from None
@@ -403,7 +374,7 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
     when the archive is refused whole (too many members, a total-size bomb, damaged)."""
     path = Path(path)
     infos = _contents(path)
-    total = sum(i.size for i in infos if i.kind is None)
+    total = sum(size for _, size, kind in infos if kind is None)
     if total > _io.MAX_ARCHIVE_BYTES:
         raise ArchiveError(f"{str(path)!r} declares {total:,} bytes of members, more than "
                            f"{_io.limit_words('MAX_ARCHIVE_BYTES')} (a total-size bomb?): not opened")
@@ -414,18 +385,18 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
     def out(name: str, reason: str, detail: str) -> None:
         left_out.append(LeftOut(f"{path.name}!{name}", reason, detail))
 
-    for info in infos:
-        name, clean = info.name.replace("\\", "/"), clean_name(info.name)
+    for raw, size, kind in infos:
+        name, clean = raw.replace("\\", "/"), clean_name(raw)
         parts, low = clean.split("/"), clean.lower()
         suffix = PurePosixPath(low).suffix
-        if info.kind == _CUT_SHORT:
-            out("(its end)", "unreadable", f"cut short: the tar ends after its member {info.name!r} without its "
+        if kind == _CUT_SHORT:
+            out("(its end)", "unreadable", f"cut short: the tar ends after its member {raw!r} without its "
                                            "end-of-archive blocks, so whatever followed is lost (download it again)")
         elif not clean:
             continue
         elif name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             out(name, "outside the release", "a member named outside the archive (zip-slip): never read")
-        elif any(p.startswith(".") or p == "__MACOSX" for p in parts) or info.kind == "a folder":
+        elif any(p.startswith(".") or p == "__MACOSX" for p in parts) or kind == "a folder":
             continue  # hidden, as in a folder; a folder
         elif len(parts) - 1 > _io.MAX_FOLDER_DEPTH:
             out(clean, "unreadable", f"a folder deeper than the limit ({_io.limit_words('MAX_FOLDER_DEPTH')})")
@@ -433,15 +404,15 @@ def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: t
             out(clean, "not an image", "an archive inside the archive: not opened (unpack the outer one)")
         elif suffix not in wanted + not_read:
             continue
-        elif info.kind is not None:
-            out(clean, "unreadable", f"{info.kind} inside the archive, not followed (never read)")
+        elif kind is not None:
+            out(clean, "unreadable", f"{kind} inside the archive, not followed (never read)")
         elif suffix in not_read:
             out(clean, "not an image", f"featbus does not read {suffix} files (convert it to PNG)")
-        elif info.size > _io.MAX_ARCHIVE_MEMBER_BYTES:
-            out(clean, "too large", f"expands to {info.size:,} bytes, more than "
+        elif size > _io.MAX_ARCHIVE_MEMBER_BYTES:
+            out(clean, "too large", f"expands to {size:,} bytes, more than "
                                     f"{_io.limit_words('MAX_ARCHIVE_MEMBER_BYTES')}")
-        elif suffix in tables and info.size > _io.MAX_TABLE_BYTES:
-            out(clean, "too large", f"a table of {info.size:,} bytes, more than {_io.limit_words('MAX_TABLE_BYTES')}: "
+        elif suffix in tables and size > _io.MAX_TABLE_BYTES:
+            out(clean, "too large", f"a table of {size:,} bytes, more than {_io.limit_words('MAX_TABLE_BYTES')}: "
                                     "not read")
         elif clean in seen:
             out(clean, "duplicate", "a second member of the same name (the first is read)")

@@ -4,7 +4,6 @@ for ``featbus predict`` (:func:`manifest_images`)."""
 
 from __future__ import annotations
 
-import functools
 import os
 import stat
 from dataclasses import replace
@@ -22,7 +21,7 @@ from .._release_tables import SourceRefused, TableError
 from .._release_types import LeftOut, ReleaseError, ReleaseSummary, unescape_cell
 from ..name_groups import pattern_groups, propose_prefix_groups
 from ._base import DrawnMask, Entry, SourceRead
-from ._refs import reference_from_text
+from ._refs import _while_unchanged, reference_from_text
 from .table import pixel_size_cells
 
 __all__ = ["NAME", "index_entries", "manifest_images", "read", "recognise"]
@@ -57,10 +56,6 @@ def read(root: Path, file: Path, images, unannotated: str = "normal", *, options
         raise SourceRefused(str(exc)) from None
 
 
-def _manifest_error(path: Path, line: int, what: str) -> ReleaseError:
-    return ReleaseError(f"{str(path)!r} row {line}: {what}")
-
-
 def _missing(file: str, what: str, cell: str) -> str | None:
     """Why a file an index lists is not there (None when it is a file)."""
     try:
@@ -71,9 +66,9 @@ def _missing(file: str, what: str, cell: str) -> str | None:
         return f"{what} {cell!r} cannot be looked up ({exc})"
 
 
-@functools.lru_cache(maxsize=4)
-def _drawn_masks(path: str, _stamp: tuple) -> dict:
-    """The masks a COCO file draws, by image id (parsed once while unchanged: ``_stamp`` keys the cache)."""
+@_while_unchanged
+def _drawn_masks(path: str) -> dict:
+    """The masks a COCO file draws, by image id (parsed once while the file is unchanged)."""
     from .coco import read as read_coco
 
     try:
@@ -97,17 +92,14 @@ def _index_mask(base: Path, cell: str):
         return member
     file, sep, ref = cell.partition("#")
     path = Path(os.path.abspath(os.path.join(base, file)))
-    if sep and file.lower().endswith((".txt", ".xml")) and path.is_file():  # YOLO's labels, INbreast's outlines
-        from . import inbreast, yolo
-
-        return (yolo if file.lower().endswith(".txt") else inbreast).index_mask(path, ref) or base / cell
-    if not sep or not file.lower().endswith(".json") or not path.is_file():
+    kind = next((k for k in (".txt", ".xml", ".json") if file.lower().endswith(k)), None)
+    if not sep or kind is None or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
-    from . import labelme
+    from . import inbreast, labelme, yolo
 
-    if labelme.is_labelme(path):  # one image's file: its shapes, drawn at its size
-        return labelme.index_mask(path, ref) or base / cell
-    return _drawn_masks(str(path), (path.stat().st_mtime_ns, path.stat().st_size)).get(ref, base / cell)
+    if kind == ".json" and not labelme.is_labelme(path):  # else one LabelMe image's file: its shapes at its size
+        return _drawn_masks(str(path)).get(ref, base / cell)
+    return {".txt": yolo, ".xml": inbreast, ".json": labelme}[kind].index_mask(path, ref) or base / cell
 
 
 def _row_files(base: Path, row: dict) -> tuple:
@@ -141,6 +133,9 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
     notes: list[str] = []
     left_out: list[LeftOut] = []
     base = path.parent
+
+    def bad_row(line: int, what: str) -> ReleaseError:  # a row of a manifest read as data
+        return ReleaseError(f"{str(path)!r} row {line}: {what}")
 
     def refuse_missing(line: int, row: dict) -> None:  # each row as it is read: a million rows stop at the first
         if not row["image"]:
@@ -180,7 +175,7 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
         split = split_of(row["split"] or "")
         if not name:
             if strict or missing == "raise":  # a manifest read as data, or for featbus predict: every row an image
-                raise _manifest_error(path, line, "the 'image' cell is empty")
+                raise bad_row(line, "the 'image' cell is empty")
             left_out.append(LeftOut(f"row {line} of {path.name}", "no image", "empty cell"))
             continue
         if split is None:
@@ -192,15 +187,14 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
         if strict:
             first = seen.setdefault(os.fspath(image), line)
             if labelled and not label:
-                raise _manifest_error(path, line, f"image {name!r} has an empty 'label'")
+                raise bad_row(line, f"image {name!r} has an empty 'label'")
             if first != line:
-                raise _manifest_error(path, line, f"image {name!r} is listed twice (rows {first} and {line})")
+                raise bad_row(line, f"image {name!r} is listed twice (rows {first} and {line})")
             if has_group and not group:
-                raise _manifest_error(path, line, f"image {name!r} has an empty 'group' (every row needs one when "
-                                                  "the column is there)")
+                raise bad_row(line, f"image {name!r} has an empty 'group' (every row needs one when the column "
+                                    "is there)")
             if classes is not None and label not in [str(c) for c in classes]:
-                raise _manifest_error(path, line, f"label {label!r} is not one of the classes "
-                                                  f"{[str(c) for c in classes]}")
+                raise bad_row(line, f"label {label!r} is not one of the classes {[str(c) for c in classes]}")
         there = [isinstance(target, DrawnMask) or os.path.isfile(_container(target)) for _, target in targets]
         left_out += [LeftOut(f"row {line} of {path.name}", "mask not found", f"{m!r} (the image kept without it)")
                      for (m, _), ok in zip(targets, there) if not ok]
