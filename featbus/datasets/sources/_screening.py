@@ -1,7 +1,7 @@
 """What the screening-mammography sources share (:mod:`.rsna`, :mod:`.vindr`, :mod:`.cbis_ddsm`,
-:mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table
-read within the reader's bounds (a folder's file, or a table inside an archive: :func:`.table.read_at`),
-a column found by its name, a row's side and view."""
+:mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table read within
+the reader's bounds (a folder's file, or a table inside an archive: :func:`.table.read_at`), a column found by
+its name, the rows joined to no file left out, a row's side and view."""
 
 from __future__ import annotations
 

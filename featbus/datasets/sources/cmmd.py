@@ -89,8 +89,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     heads.update({img: {"ImageLaterality": key[1], "Laterality": "",
                         "ViewPosition": "_".join(img.stem.split("_")[in_name:])} for img, key in key_of.items()})
     if key_of:
-        form = "<ID1>/<LeftRight>_<view>" if in_name == 1 else "<ID1>_<LeftRight>_<view>"
-        got.key = f"ID1 + LeftRight (a conversion's {form} file name)"
+        got.key = f"ID1 + LeftRight (a conversion's <ID1>{'/' if in_name == 1 else '_'}<LeftRight>_<view> file name)"
     used, sideless = set(), 0
     for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
         head = heads.get(img) or {}
@@ -125,6 +124,6 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.notes.append(f"{sideless} image(s) whose breast neither a DICOM header (ImageLaterality) nor the file "
                          "name gives (a conversion) labelled by their patient's only row, or by the classification "
                          "all her rows share; their breast's side is not known.")
-    if columns(header) >= {"subtype"}:
+    if "subtype" in columns(header):
         got.notes.append("CMMD's 'subtype' (molecular subtype of the D2 cancers) kept with each row.")
     return got
