@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
+from ...io import ImageError, header_shape, read_image
 from .._release_join import join, through
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
@@ -170,8 +171,6 @@ def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
     a mask holds 0 and at most one other value; a cropped image is grey. The header is checked
     first (:func:`featbus.io.header_shape`: a truncated file or one promising more pixels than
     :data:`featbus.io.MAX_PIXELS` is never decoded)."""
-    from ...io import ImageError, header_shape, read_image
-
     shape, problem = header_shape(root / rel)
     if problem is not None:
         return "unreadable", f"{problem[0]}: {problem[1]}"
