@@ -35,20 +35,12 @@ def mias_folder(root: str | os.PathLike) -> Path | None:
     sub-folder), as :func:`featbus.read_release` finds it (``root`` itself, or ``root/all-mias`` when both
     lie there), else None."""
     root = Path(root)
-    near = [root, *(d for d in _entries(root) if d.is_dir())]
-    if not any(f.name.lower() == "info.txt" and f.is_file() for d in near for f in _entries(d)):
+    if not any(f.name.lower() == "info.txt" and f.is_file() for d in (root, *root.glob("[!.]*")) if d.is_dir()
+               for f in d.glob("[!.]*")):  # its visible entries, its visible folders' ("[!.]*": no hidden name)
         return None  # no Info.txt here or one level down: no walk of the folder
     images, tables, _ = walk_release(root)
     found = recognise([t for t in tables if t.name.lower() == "info.txt"], root=root, images=images)
     return root / found[0].parent if found else None
-
-
-def _entries(folder: Path) -> list[Path]:
-    """A folder's visible entries (none when it cannot be listed)."""
-    try:
-        return [e for e in folder.iterdir() if not e.name.startswith(".")]
-    except OSError:
-        return []
 
 
 def is_mias_folder(root: str | os.PathLike) -> bool:

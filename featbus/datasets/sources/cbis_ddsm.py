@@ -275,8 +275,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.entries.extend(Entry(f, label, tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
                                  split=TABLE.match(file.name).group(2), row=row_dict(header, line, row),
                                  meta=side_view(row, c_side, c_view)) for f in found)
-    mixed = sum(len({p for _, _, p in scan["rows"]}) > 1 for scan in scans.values())
-    if mixed:
+    if mixed := sum(len({p for _, _, p in scan["rows"]}) > 1 for scan in scans.values()):
         got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
                          "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
     if file.name.lower().startswith("mass") and None not in (c_side, c_view):  # said once, by the mass table

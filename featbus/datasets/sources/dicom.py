@@ -54,10 +54,9 @@ def header_field(reader, name: str | None, images, header=()) -> str | None:
 def header_column(reader, images, field: str, option: str) -> list[str]:
     """Each image's value of a DICOM header field named by ``option``; an image without one refused."""
     values = header_values(headers(reader, images), (field,))
-    for img in images:
-        if not values[img].get(field):
-            raise ReleaseError(f"{option} {field}: the DICOM header of {str(reader.root / img)!r} has no {field}"
-                               + ("" if dicom_name(img) else " (it is no DICOM file)"))
+    if (img := next((i for i in images if not values[i].get(field)), None)) is not None:
+        raise ReleaseError(f"{option} {field}: the DICOM header of {str(reader.root / img)!r} has no {field}"
+                           + ("" if dicom_name(img) else " (it is no DICOM file)"))
     return [values[i][field] for i in images]
 
 

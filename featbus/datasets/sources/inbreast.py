@@ -65,11 +65,10 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images of ``AllDICOMs/`` the table names by their first token, with their drawn ROIs."""
+    if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
+        return SourceRead(file, not_used=f"the same table as {file.with_suffix('.xls').as_posix()}, which is read")
     got = SourceRead(file, claims_images=True, patient_source="column",
                      patient_detail="the file name's second token (<id>_<patient>_MG_...)")
-    if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
-        got.not_used = f"the same table as {file.with_suffix('.xls').as_posix()}, which is read"
-        return got
     header, rows, (c_name, c_birads) = table(root, file, NEEDS)
     joined = join([[row[c_name]] for _, row in rows], [img for img in images or () if FILE.match(img.name)],
                   ("File Name",), under=file.parent, publisher=("AllDICOMs/id_", (), TOKENS))

@@ -41,11 +41,10 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     """The images ``train.csv`` (labelled) or ``test.csv`` (unlabelled, split ``test``) names, joined
     to the files by ``patient_id`` + ``image_id`` (:func:`~featbus.datasets._release_join.join`: the
     DICOM originals, or a PNG / JPEG conversion, nested by patient or flat)."""
-    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id")
     if file.name.casefold() == "sample_submission.csv":
-        got.not_used = ("the competition's answer form (prediction_id = patient_id + laterality, a 'cancer' "
-                        "to fill in): no labels")
-        return got
+        return SourceRead(file, not_used="the competition's answer form (prediction_id = patient_id + laterality, a "
+                                         "'cancer' to fill in): no labels")
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id")
     test = file.name.casefold() == "test.csv"
     split = "test" if test else "train"
     header, rows, cols = table(root, file, KEY + (() if test else ("cancer",)))

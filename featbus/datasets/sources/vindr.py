@@ -42,24 +42,21 @@ def recognise(files: list[Path], root: Path) -> list[Path]:
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images the breast-level table names, each with its breast's BI-RADS; the findings table
     and ``metadata.csv`` said, not read."""
+    if file.name.casefold() == "metadata.csv":
+        return SourceRead(file, not_used="the images' DICOM header fields (SOP Instance UID, age, manufacturer): no "
+                                         "labels")
+    if has_columns(root, file, FINDING):
+        return SourceRead(file, not_used="one row a finding with its box (finding_categories, finding_birads, xmin .. "
+                                         "ymax): the findings, not the label table")
     got = SourceRead(file, claims_images=True, patient_source="column",
                      patient_detail="study_id (VinDr-Mammo names no woman: one study is one woman's exam)")
-    if file.name.casefold() == "metadata.csv":
-        got.not_used = "the images' DICOM header fields (SOP Instance UID, age, manufacturer): no labels"
-        return got
-    if has_columns(root, file, FINDING):
-        got.not_used = ("one row a finding with its box (finding_categories, finding_birads, xmin .. ymax): the "
-                        "findings, not the label table")
-        return got
     header, rows, (c_study, c_image, c_side, c_view, c_birads, c_split, c_density) = table(
         root, file, KEY, ("split", "breast_density"))
     joined = join([[row[c_study], row[c_image]] for _, row in rows], images or (), ("study_id", "image_id"),
                   under=file.parent, publisher=("images/s/i.*", ("s", "i"), "/"))
     got.key = joined.words
     for line, row, rel in found_rows(got, file, rows, joined, (c_study, c_image)):
-        meta = side_view(row, c_side, c_view)
-        if c_density is not None:
-            meta["density"] = row[c_density].strip()
+        meta = side_view(row, c_side, c_view) | ({"density": row[c_density].strip()} if c_density is not None else {})
         got.entries.append(Entry(rel, row[c_birads].strip() or None, patient=row[c_study].strip(),
                                  split=row[c_split].strip() if c_split is not None else None,
                                  row=row_dict(header, line, row), meta=meta))
