@@ -74,23 +74,18 @@ def _first_cell(root: Path, rel: Path, needs: tuple[str, ...]) -> str:
     return rows[0][1][cols[0]].strip() if rows else ""
 
 
-def _paths_listed(root: Path, rel: Path, listed: set[str]) -> bool:
-    """Whether the first row's ``image file path`` names one of the release's images (``listed``, relative
-    POSIX paths in any case), beside the table or under ``CBIS-DDSM/``."""
-    cell = _first_cell(root, rel, ("image file path",)).replace("\\", "/")
-    return bool(cell) and any((base / cell).as_posix().casefold() in listed
-                              for base in (rel.parent, rel.parent / "CBIS-DDSM"))
-
-
 def recognise(files: list[Path], root: Path, *, images: list[Path] = ()) -> list[Path]:
     """The four description tables (by their published names) where their paths are TCIA's UID
     folders, not the release's images, and beside them a JPEG conversion's ``dicom_info.csv`` and
     ``meta.csv``; a copy whose paths are its files (the PNG-converted shape commonly shared) is a table
     like any other, read by its columns. Without them, NBIA's ``metadata.csv`` of the collection."""
-    listed = {f.as_posix().casefold() for f in images}
-    mine = [f for f in files if TABLE.match(f.name) and not _paths_listed(root, f, listed)]
+    listed = {f.as_posix().casefold() for f in images}  # the images' relative POSIX paths, in any case
+    # a copy's table: its first 'image file path' names one of the images, beside it or under CBIS-DDSM/
+    cells = {f: _first_cell(root, f, ("image file path",)).replace("\\", "/") for f in files if TABLE.match(f.name)}
+    mine = [f for f, cell in cells.items() if not cell or not any((base / cell).as_posix().casefold() in listed
+                                                                   for base in (f.parent, f.parent / "CBIS-DDSM"))]
     folders = {f.parent for f in mine}
-    if not mine and not any(TABLE.match(f.name) for f in files):
+    if not cells:
         return [f for f in files if f.name.casefold() == "metadata.csv"
                 and _first_cell(root, f, ("Collection", "File Location")).casefold() == "cbis-ddsm"][:1]
     return mine + [f for f in files if f.parent in folders and f.name.casefold() in SAID]

@@ -105,8 +105,7 @@ def _rows(root: Path, file: Path) -> tuple[dict[str, list[dict]], dict[str, str]
     :data:`~featbus.io.MAX_TABLE_BYTES`, a zip's or tar's member from its private copy), or a table of its
     columns (:func:`table_rows`); a :class:`ValueError` naming the file when it is neither."""
     if file.suffix.lower() in _TABLES:
-        header, rows = read_at(root, file)
-        if (got := table_rows(header, rows)) is None:
+        if (got := table_rows(*read_at(root, file))) is None:
             raise ValueError(f"{os.fspath(root / file)!r} holds no mini-MIAS rows (mdbNNN, class, severity)")
         return got
     with member_file(root / file) as path:  # inside a zip or tar, a private copy within MAX_TABLE_BYTES
