@@ -6,7 +6,6 @@ its name, the rows joined to no file left out, a row's side and view."""
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 from ..._records import LeftOut
@@ -44,7 +43,7 @@ def header_row(root: Path, rel: Path) -> list[str]:
         return []
     line = head.splitlines()[0] if head else ""
     sep = max((",", ";", "\t"), key=line.count)
-    return [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=sep), [])]
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
 
 
 def columns(header: list[str]) -> set[str]:
