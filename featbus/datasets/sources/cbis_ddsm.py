@@ -129,9 +129,8 @@ def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
 
 
 def _roi(got: SourceRead, kinds: dict, root: Path, rel: Path, kind: str | None, crop: str) -> str:
-    """An abnormality's file's kind, ``"mask"``, ``"crop"`` or ``"unreadable"``: ``kind`` (by dicom_info.csv), else by
-    its pixels (:func:`roi_kind`), found once (``kinds``: each file's kind and why); a crop (``crop``: its words) or
-    an unreadable file left out of ``got`` when first found."""
+    """An abnormality's file's kind (``"mask"``, ``"crop"``, ``"unreadable"``): ``kind`` (dicom_info.csv's), else by
+    its pixels (:func:`roi_kind`), found once (``kinds``); a crop (``crop``: its words) or unreadable one left out."""
     if rel not in kinds:
         what, why = kinds[rel] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, rel)
         if what == "crop":
@@ -151,9 +150,8 @@ ROI_WORDS = frozenset({"mask", "roi", "crop", "cropped"})
 
 
 def _roi_named(rel: Path, case: str) -> str | None:
-    """The abnormality folder (``<case>_<n>``) a file named by its case and an ROI word stands for
-    (``<case>_MASK_1``, ``<case>_CROP_1``, ``<case>_1_mask``); ``None`` for any other file (``<case>_FULL``,
-    ``<case>``, a file of a case folder)."""
+    """The abnormality folder (``<case>_<n>``) a file named by its case and an ROI word stands for (``<case>_MASK_1``,
+    ``<case>_1_mask``); ``None`` for any other file (``<case>_FULL``, ``<case>``, a file of a case folder)."""
     rest = rel.stem[len(case):] if rel.stem.casefold().startswith(case.casefold()) else ""
     words = [w for w in re.split(r"[\s_\-.]+", rest.casefold()) if w]
     if not ROI_WORDS & set(words):
