@@ -13,6 +13,8 @@ from sklearn.utils import Bunch
 from .._records import ImageRecord
 from ..progress import find_stack_level
 from ._common import _data_root
+from ._release_scan import walk_release
+from ._release_types import Release
 from .sources.mias import MIAS_CLASSES as MIAS_CLASSES  # the loaders take the source's rules
 from .sources.mias import MIAS_TASKS, is_mias_name, parse_mias_info, read, recognise
 
@@ -24,8 +26,6 @@ def mias_files(root: str | os.PathLike) -> list[Path]:
     """The ``mdbNNN`` image files of a folder and its sub-folders (``all-mias/``), sorted by name: found
     by the release reader's file discovery (:func:`featbus.datasets._release_scan.walk_release`: hidden
     files and links leading out of the folder are never read)."""
-    from ._release_scan import walk_release
-
     root = Path(root)
     return sorted((root / p for p in walk_release(root)[0] if is_mias_name(p)), key=lambda p: (p.name, p))
 
@@ -34,23 +34,13 @@ def mias_folder(root: str | os.PathLike) -> Path | None:
     """The folder of the ``Info.txt`` that labels the ``mdbNNN`` images of ``root`` (beside it or in a
     sub-folder), as :func:`featbus.read_release` finds it (``root`` itself, or ``root/all-mias`` when both
     lie there), else None."""
-    from ._release_scan import walk_release
-
     root = Path(root)
-    near = [root, *(d for d in _entries(root) if d.is_dir())] if root.is_dir() else []
-    if not any(f.name.lower() == "info.txt" and f.is_file() for d in near for f in _entries(d)):
+    if not any(f.name.lower() == "info.txt" and f.is_file() for d in (root, *root.glob("[!.]*")) if d.is_dir()
+               for f in d.glob("[!.]*")):  # its visible entries, its visible folders' ("[!.]*": no hidden name)
         return None  # no Info.txt here or one level down: no walk of the folder
     images, tables, _ = walk_release(root)
     found = recognise([t for t in tables if t.name.lower() == "info.txt"], root=root, images=images)
     return root / found[0].parent if found else None
-
-
-def _entries(folder: Path) -> list[Path]:
-    """A folder's visible entries (none when it cannot be listed)."""
-    try:
-        return [e for e in folder.iterdir() if not e.name.startswith(".")]
-    except OSError:
-        return []
 
 
 def is_mias_folder(root: str | os.PathLike) -> bool:
@@ -124,11 +114,10 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
     table = parse_mias_info(root / "Info.txt")
     on_disk: dict[str, Path] = {}
     for p in mias_files(root):
-        if p.stem.lower() in on_disk:
-            raise ValueError(f"{str(root)!r} holds two files for {p.stem.lower()}: "
-                             f"{on_disk[p.stem.lower()].relative_to(root).as_posix()!r} and "
-                             f"{p.relative_to(root).as_posix()!r}; keep one")
-        on_disk[p.stem.lower()] = p
+        if (ref := p.stem.lower()) in on_disk:
+            raise ValueError(f"{str(root)!r} holds two files for {ref}: {on_disk[ref].relative_to(root).as_posix()!r} "
+                             f"and {p.relative_to(root).as_posix()!r}; keep one")
+        on_disk[ref] = p
     missing = [r for r in sorted(table) if r not in on_disk]
     unlisted = sorted(set(on_disk) - set(table))
     if missing:
@@ -140,8 +129,6 @@ def load_mias(root: str | os.PathLike | None = None, *, task: str = "severity",
                       f"{', '.join(unlisted[:5])}", UserWarning, stacklevel=find_stack_level())
     if len(unlisted) == len(on_disk):
         raise ValueError(f"none of the {len(table)} images listed in Info.txt is in {str(root)!r}")
-    from ._release_types import Release
-
     got = read(root, Path("Info.txt"), [p.relative_to(root) for p in on_disk.values()], task=task, table=table)
     summary = replace(got.within, class_source=got.class_source, patient_source=got.patient_source,
                       patient_detail=got.patient_detail)

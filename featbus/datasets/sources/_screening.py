@@ -1,20 +1,21 @@
 """What the screening-mammography sources share (:mod:`.rsna`, :mod:`.vindr`, :mod:`.cbis_ddsm`,
-:mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table
-read within the reader's bounds (a folder's file, or a table inside an archive: :func:`.table.read_at`),
-a column found by its name, a row's side and view."""
+:mod:`.cmmd`, :mod:`.inbreast`): a table's header row read without reading the table, the table read within
+the reader's bounds (a folder's file, or a table inside an archive: :func:`.table.read_at`), a column found by
+its name, the rows joined to no file left out, a row's side and view."""
 
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
+from ..._records import LeftOut
 from .._release_rules import column_key
 from .._release_tables import SourceError, TableError
 from ._refs import member_file
 from .table import read_at
 
-__all__ = ["SIDES", "VIEWS", "column", "columns", "header_row", "row_dict", "side_view", "table"]
+__all__ = ["SIDES", "VIEWS", "column", "columns", "found_rows", "has_columns", "header_row", "row_dict", "side_view",
+           "table"]
 
 #: A breast side as the releases spell it (``L``, ``LEFT``, ``R``, ``RIGHT``), as ``L`` / ``R``.
 SIDES = {"l": "L", "left": "L", "r": "R", "right": "R"}
@@ -42,7 +43,7 @@ def header_row(root: Path, rel: Path) -> list[str]:
         return []
     line = head.splitlines()[0] if head else ""
     sep = max((",", ";", "\t"), key=line.count)
-    return [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=sep), [])]
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
 
 
 def columns(header: list[str]) -> set[str]:
@@ -50,23 +51,44 @@ def columns(header: list[str]) -> set[str]:
     return {column_key(h) for h in header}
 
 
-def table(root: Path, rel: Path, needs: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]], list[int]]:
-    """``(header, [(line, row), ...], [the column of each of needs])`` of table ``rel`` read within the
-    reader's bounds; a table without one of the columns ``needs`` is a :class:`SourceError` naming them."""
+def has_columns(root: Path, rel: Path, names) -> bool:
+    """Whether table ``rel``'s header row (:func:`header_row`) has every column of ``names``."""
+    return columns(header_row(root, rel)) >= {column_key(n) for n in names}
+
+
+def table(root: Path, rel: Path, needs: tuple[str, ...],
+          optional: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[int, list[str]]], list[int | None]]:
+    """``(header, [(line, row), ...], [the column of each of needs, then of optional: None where absent])`` of
+    table ``rel`` read within the reader's bounds; a table without one of the columns ``needs`` is a
+    :class:`SourceError` naming them."""
     try:
         header, rows = read_at(root, rel)
     except TableError as exc:
         raise SourceError(str(exc)) from None
-    absent = [n for n in needs if column_key(n) not in columns(header)]
+    have = columns(header)
+    absent = [n for n in needs if column_key(n) not in have]
     if absent:
         raise SourceError(f"no column {', '.join(repr(a) for a in absent)} (its columns: "
                           f"{', '.join(repr(h) for h in header[:12])})")
-    return header, [(k + 2, row) for k, row in enumerate(rows)], [column(header, n) for n in needs]
+    return (header, [(k + 2, row) for k, row in enumerate(rows)],
+            [column(header, n) if column_key(n) in have else None for n in needs + optional])
 
 
 def column(header: list[str], name: str) -> int:
     """The index of the column ``name`` spells (any case, spaces and underscores alike)."""
     return [column_key(h) for h in header].index(column_key(name))
+
+
+def found_rows(got, file: Path, rows, joined, cols, missing: str = "{} not found"):
+    """``(line, row, file)`` of each row ``joined`` (:func:`~featbus.datasets._release_join.join`, its key cells
+    in columns ``cols``) names a file of; each other row left out of ``got`` as it comes, in the table's order
+    ("no image", ``missing`` naming the file it looked for)."""
+    for (line, row), found in zip(rows, joined.files):
+        if found is None:
+            got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "no image",
+                                        missing.format(joined.expected([row[c].strip() for c in cols]))))
+        else:
+            yield line, row, found
 
 
 def row_dict(header: list[str], line: int, row: list[str]) -> dict:

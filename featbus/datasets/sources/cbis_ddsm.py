@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
+from ...io import ImageError, header_shape, read_image
 from .._release_join import join, through
-from .._release_rules import column_key
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
-from ._screening import column, columns, row_dict, side_view, table
+from ._screening import row_dict, side_view, table
 
 __all__ = ["NAME", "SEVERITY", "read", "recognise", "roi_kind"]
 
@@ -55,21 +55,23 @@ SEVERITY = ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT")
 NEEDS = ("patient_id", "pathology", "image file path", "ROI mask file path")
 #: The breast's side and view, where the table has them.
 SIDE_VIEW = ("left or right breast", "image view")
-
-
-#: The JPEG conversion's mapping table and download manifest, beside the description tables.
+#: The JPEG conversion's mapping table and download manifest, beside the description tables: what they are.
 DICOM_INFO, META = "dicom_info.csv", "meta.csv"
+SAID = {DICOM_INFO: "the converted files' DICOM header fields (image_path, SeriesInstanceUID, SeriesDescription): "
+                    "what the case tables join through, no labels",
+        META: "the download's manifest (one row a series): no labels"}
 #: A case folder's name: abnormality type, split, patient, side, view and, for an abnormality's folder, its number.
 CASE = re.compile(r"^(Mass|Calc)-(Training|Test)_(P_\d+)_(LEFT|RIGHT)_(CC|MLO)(?:_(\d+))?$", re.IGNORECASE)
 
 
-def _cbis_manifest(root: Path, rel: Path) -> bool:
-    """Whether ``rel`` is NBIA's ``metadata.csv`` of the CBIS-DDSM collection (its first row's ``Collection``)."""
+def _first_cell(root: Path, rel: Path, needs: tuple[str, ...]) -> str:
+    """The first row's cell of table ``rel`` in the column of ``needs[0]`` (the table has every column of
+    ``needs``); ``""`` where it has none."""
     try:
-        _, rows, (c_collection, _) = table(root, rel, ("Collection", "File Location"))
+        _, rows, cols = table(root, rel, needs)
     except (OSError, ValueError):  # SourceError is a ValueError
-        return False
-    return bool(rows) and rows[0][1][c_collection].strip().casefold() == "cbis-ddsm"
+        return ""
+    return rows[0][1][cols[0]].strip() if rows else ""
 
 
 def recognise(files: list[Path], root: Path, *, images: list[Path] = ()) -> list[Path]:
@@ -77,12 +79,16 @@ def recognise(files: list[Path], root: Path, *, images: list[Path] = ()) -> list
     folders, not the release's images, and beside them a JPEG conversion's ``dicom_info.csv`` and
     ``meta.csv``; a copy whose paths are its files (the PNG-converted shape commonly shared) is a table
     like any other, read by its columns. Without them, NBIA's ``metadata.csv`` of the collection."""
-    listed = {f.as_posix().casefold() for f in images}
-    mine = [f for f in files if TABLE.match(f.name) and not _paths_listed(root, f, listed)]
+    listed = {f.as_posix().casefold() for f in images}  # the images' relative POSIX paths, in any case
+    # a copy's table: its first 'image file path' names one of the images, beside it or under CBIS-DDSM/
+    cells = {f: _first_cell(root, f, ("image file path",)).replace("\\", "/") for f in files if TABLE.match(f.name)}
+    mine = [f for f, cell in cells.items() if not cell or not any((base / cell).as_posix().casefold() in listed
+                                                                   for base in (f.parent, f.parent / "CBIS-DDSM"))]
     folders = {f.parent for f in mine}
-    if not mine and not any(TABLE.match(f.name) for f in files):
-        return [f for f in files if f.name.casefold() == "metadata.csv" and _cbis_manifest(root, f)][:1]
-    return mine + [f for f in files if f.parent in folders and f.name.casefold() in (DICOM_INFO, META)]
+    if not cells:
+        return [f for f in files if f.name.casefold() == "metadata.csv"
+                and _first_cell(root, f, ("Collection", "File Location")).casefold() == "cbis-ddsm"][:1]
+    return mine + [f for f in files if f.parent in folders and f.name.casefold() in SAID]
 
 
 def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
@@ -96,26 +102,21 @@ def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
     scans: dict[str, Entry] = {}
     rois: list[tuple[str, Path]] = []
     for img in images:
-        found = next((m for p in img.parts[:-1] if (m := CASE.match(p))), None)
-        if found is None:
+        if (found := next((m for p in img.parts[:-1] if (m := CASE.match(p))), None)) is None:
             continue
         _, split, patient, side, view, n = found.groups()
-        case = found.group(0)[: found.start(6) - 1] if n else found.group(0)
         if n:
-            rois.append((case, img))
+            rois.append((found.group(0)[: found.start(6) - 1], img))
         else:
-            scans[case.casefold()] = Entry(img, None, patient=patient, split="train" if split.lower() == "training"
-                                           else "test", meta={"laterality": side[0].upper(), "view": view.upper()})
+            scans[found.group(0).casefold()] = Entry(img, None, patient=patient,
+                                                     split=split.lower().replace("training", "train"),
+                                                     meta={"laterality": side[0].upper(), "view": view.upper()})
     for case, f in rois:
-        what, why = roi_kind(root, f)
-        scan = scans.get(case.casefold())
-        item = f.as_posix()
-        if what == "unreadable":
-            got.left_out.append(LeftOut(item, "unreadable", why))
-        elif what == "crop":
-            got.left_out.append(LeftOut(item, "cropped image", f"a cropped image of {case} ({why}), not a scan"))
-        elif scan is None:
-            got.left_out.append(LeftOut(item, "mask", f"of {case}, whose full mammogram is not in the download"))
+        if _roi(got, {}, root, f, None, f"a cropped image of {case}") != "mask":
+            continue
+        if (scan := scans.get(case.casefold())) is None:
+            got.left_out.append(LeftOut(f.as_posix(), "mask", f"of {case}, whose full mammogram is not in the "
+                                                              "download"))
         else:
             scan.masks += (f,)
     got.entries = list(scans.values())
@@ -127,16 +128,16 @@ def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
     return got
 
 
-def _paths_listed(root: Path, rel: Path, listed: set[str]) -> bool:
-    """Whether the first row's ``image file path`` names one of the release's images (``listed``, relative
-    POSIX paths in any case), beside the table or under ``CBIS-DDSM/``."""
-    try:
-        _, rows, (c_path,) = table(root, rel, ("image file path",))
-    except (OSError, ValueError):  # SourceError is a ValueError
-        return False
-    cell = rows[0][1][c_path].strip().replace("\\", "/") if rows else ""
-    return bool(cell) and any((base / cell).as_posix().casefold() in listed
-                              for base in (rel.parent, rel.parent / "CBIS-DDSM"))
+def _roi(got: SourceRead, kinds: dict, root: Path, rel: Path, kind: str | None, crop: str) -> str:
+    """An abnormality's file's kind (``"mask"``, ``"crop"``, ``"unreadable"``): ``kind`` (dicom_info.csv's), else by
+    its pixels (:func:`roi_kind`), found once (``kinds``); a crop (``crop``: its words) or unreadable one left out."""
+    if rel not in kinds:
+        what, why = kinds[rel] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, rel)
+        if what == "crop":
+            got.left_out.append(LeftOut(rel.as_posix(), "cropped image", f"{crop} ({why}), not a scan"))
+        elif what != "mask":
+            got.left_out.append(LeftOut(rel.as_posix(), "unreadable", why))
+    return kinds[rel][0]
 
 
 def _case(cell: str) -> str:
@@ -149,9 +150,8 @@ ROI_WORDS = frozenset({"mask", "roi", "crop", "cropped"})
 
 
 def _roi_named(rel: Path, case: str) -> str | None:
-    """The abnormality folder (``<case>_<n>``) a file named by its case and an ROI word stands for
-    (``<case>_MASK_1``, ``<case>_CROP_1``, ``<case>_1_mask``); ``None`` for any other file (``<case>_FULL``,
-    ``<case>``, a file of a case folder)."""
+    """The abnormality folder (``<case>_<n>``) a file named by its case and an ROI word stands for (``<case>_MASK_1``,
+    ``<case>_1_mask``); ``None`` for any other file (``<case>_FULL``, ``<case>``, a file of a case folder)."""
     rest = rel.stem[len(case):] if rel.stem.casefold().startswith(case.casefold()) else ""
     words = [w for w in re.split(r"[\s_\-.]+", rest.casefold()) if w]
     if not ROI_WORDS & set(words):
@@ -164,8 +164,6 @@ def roi_kind(root: Path, rel: Path) -> tuple[str, str]:
     a mask holds 0 and at most one other value; a cropped image is grey. The header is checked
     first (:func:`featbus.io.header_shape`: a truncated file or one promising more pixels than
     :data:`featbus.io.MAX_PIXELS` is never decoded)."""
-    from ...io import ImageError, header_shape, read_image
-
     shape, problem = header_shape(root / rel)
     if problem is not None:
         return "unreadable", f"{problem[0]}: {problem[1]}"
@@ -195,8 +193,8 @@ KINDS = (("full mammogram", "scan"), ("roi mask", "mask"), ("cropped", "crop"))
 def _converted_series(root: Path, folder: Path, images: list[Path]) -> dict[str, list[tuple[Path, str | None]]]:
     """Each series UID's files of the JPEG conversion, with their kind by ``SeriesDescription`` (``None``
     without the column): ``dicom_info.csv``'s ``image_path`` joined to the files."""
-    header, rows, (c_path, c_uid) = table(root, folder / DICOM_INFO, ("image_path", "SeriesInstanceUID"))
-    c_desc = column(header, "SeriesDescription") if "seriesdescription" in columns(header) else None
+    _, rows, (c_path, c_uid, c_desc) = table(root, folder / DICOM_INFO, ("image_path", "SeriesInstanceUID"),
+                                             ("SeriesDescription",))
     files = through([(row[c_path], row[c_path]) for _, row in rows], images)
     series: dict[str, list[tuple[Path, str | None]]] = {}
     for _, row in rows:
@@ -206,26 +204,11 @@ def _converted_series(root: Path, folder: Path, images: list[Path]) -> dict[str,
     return series
 
 
-def _double_filed(root: Path, file: Path, keys: set) -> list:
-    """The breasts (patient, side, view) of ``keys`` that the other abnormality type's table of the same
-    split files too (``Mass-Training_P_00001_LEFT_CC`` and ``Calc-Training_P_00001_LEFT_CC``)."""
-    kind, split = TABLE.match(file.name).groups()
-    other = file.parent / f"{'calc' if kind.lower() == 'mass' else 'mass'}_case_description_{split}_set.csv"
-    try:
-        _, rows, cols = table(root, other, ("patient_id", *SIDE_VIEW))
-    except SourceError:  # no such table (read_table's OSError), or not of these columns
-        return []
-    return sorted(keys & {tuple(row[c].strip() for c in cols) for _, row in rows})
-
-
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The full mammograms the table's case folders hold (or, in the JPEG conversion, its series
     through ``dicom_info.csv``), each with its abnormalities' ROI masks."""
-    if file.name.casefold() == DICOM_INFO:
-        return SourceRead(file, not_used="the converted files' DICOM header fields (image_path, SeriesInstanceUID, "
-                                         "SeriesDescription): what the case tables join through, no labels")
-    if file.name.casefold() == META:
-        return SourceRead(file, not_used="the download's manifest (one row a series): no labels")
+    if file.name.casefold() in SAID:
+        return SourceRead(file, not_used=SAID[file.name.casefold()])
     if file.name.casefold() == "metadata.csv":
         return _tree(root, file, images or [])
     converted, flat = (root / file.parent / DICOM_INFO).is_file(), False
@@ -233,8 +216,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         f"the series UID of 'image file path' and 'ROI mask file path' (their third part), through "
         f"{(file.parent / DICOM_INFO).as_posix()}'s image_path" if converted else
         "the case folder (the first part of 'image file path'; its UID folders are not on disk)"))
-    header, rows, (c_patient, c_pathology, c_image, c_mask) = table(root, file, NEEDS)
-    c_side, c_view = (column(header, c) if column_key(c) in columns(header) else None for c in SIDE_VIEW)
+    header, rows, (c_patient, c_pathology, c_image, c_mask, c_side, c_view) = table(root, file, NEEDS, SIDE_VIEW)
     if converted:  # each row's series (its paths' third part) through dicom_info.csv, told apart by description
         key_of, series = _series_uid, _converted_series(root, file.parent, images or [])
         scans_of = [[f for f, k in series.get(_series_uid(row[c_image]), []) if k in (None, "scan")] for _, row in rows]
@@ -278,32 +260,31 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if not roi_files:
             got.left_out.append(LeftOut(where, "mask not found", words[1].format(roi) + " (the image kept without "
                                                                                        "its mask)"))
-        for f, kind in roi_files:
-            if f not in kinds:
-                what, why = kinds[f] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, f)
-                if what == "crop":
-                    got.left_out.append(LeftOut(f.as_posix(), "cropped image",
-                                                f"the cropped image of {name.format(roi)} ({why}), not a scan"))
-                elif what != "mask":
-                    got.left_out.append(LeftOut(f.as_posix(), "unreadable", why))
-            if kinds[f][0] == "mask":
-                scan["masks"].append(f)
+        scan["masks"] += [f for f, kind in roi_files
+                          if _roi(got, kinds, root, f, kind, f"the cropped image of {name.format(roi)}") == "mask"]
     for found, scan in scans.items():
         line, row, _ = scan["rows"][0]
         label = max({p for _, _, p in scan["rows"]}, key=lambda p: SEVERITY.index(p.upper()))
         got.entries.extend(Entry(f, label, tuple(dict.fromkeys(scan["masks"])), patient=scan["patient"],
                                  split=TABLE.match(file.name).group(2), row=row_dict(header, line, row),
                                  meta=side_view(row, c_side, c_view)) for f in found)
-    mixed = sum(len({p for _, _, p in scan["rows"]}) > 1 for scan in scans.values())
-    if mixed:
+    if mixed := sum(len({p for _, _, p in scan["rows"]}) > 1 for scan in scans.values()):
         got.notes.append(f"{mixed} image(s) of {file.as_posix()} with abnormalities of different pathology take the "
                          "most severe (MALIGNANT > BENIGN > BENIGN_WITHOUT_CALLBACK).")
-    twice = None not in (c_side, c_view) and _double_filed(root, file, {
-        tuple(s["rows"][0][1][c].strip() for c in (c_patient, c_side, c_view)) for s in scans.values()})
-    if twice and file.name.lower().startswith("mass"):  # said once, by the mass table
-        got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "
-                         f"{' '.join(twice[0])}): the same mammogram under two subjects, read as near-duplicate "
-                         "images of one patient (kept in one fold).")
+    if file.name.lower().startswith("mass") and None not in (c_side, c_view):  # said once, by the mass table
+        # the breasts (patient, side, view) the calc table of the same split files too (Mass-Training_P_00001_LEFT_CC
+        # and Calc-Training_P_00001_LEFT_CC)
+        calc = file.parent / f"calc_case_description_{TABLE.match(file.name).group(2)}_set.csv"
+        try:
+            _, calc_rows, cols = table(root, calc, ("patient_id", *SIDE_VIEW))
+        except SourceError:  # no such table (read_table's OSError), or not of these columns
+            calc_rows, cols = [], []
+        twice = sorted({tuple(s["rows"][0][1][c].strip() for c in (c_patient, c_side, c_view)) for s in scans.values()}
+                       & {tuple(row[c].strip() for c in cols) for _, row in calc_rows})
+        if twice:
+            got.notes.append(f"{len(twice)} breast view(s) filed both as a Mass and as a Calc case (e.g. "
+                             f"{' '.join(twice[0])}): the same mammogram under two subjects, read as near-duplicate "
+                             "images of one patient (kept in one fold).")
     got.class_source = "the 'pathology' column of {file} (MALIGNANT, BENIGN, BENIGN_WITHOUT_CALLBACK as written)"
     got.mask_rule = ("the ROI mask of each abnormality's series, joined through dicom_info.csv and told from the "
                      "cropped image by its SeriesDescription or its pixels" if converted else

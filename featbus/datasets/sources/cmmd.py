@@ -65,6 +65,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                "(unmerge them)") from None
         raise
     breast: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    rows_of: dict[str, list[tuple[str, str]]] = {}  # each patient's breasts
     for line, row in rows:
         key = (row[c_id].strip(), SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()))
         if key in breast:
@@ -72,12 +73,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                         f"patient {key[0]} side {key[1]} is row {breast[key][0]} too"))
             continue
         breast[key] = (line, row)
+        rows_of.setdefault(key[0], []).append(key)
     # a conversion's files by name (<ID1>_<LeftRight>_<view>, or <ID1>/<LeftRight>_<view>; the headers lost; the
     # side in any spelling of SIDES, L or LEFT), else the originals by their patient's folder and ImageLaterality
     spelt = [(key, [key[0], word.upper()]) for key in breast for word, side in SIDES.items() if side == key[1]]
     named = join([cells for _, cells in spelt], images or (), ("ID1", "LeftRight"), many=True)
     key_of = {img: key for (key, _), files in zip(spelt, named.files) for img in files}
-    ids = sorted({p for p, _ in breast})
+    ids = sorted(rows_of)
     by_patient = join([[p] for p in ids], [img for img in images or () if img not in key_of], ("ID1",), many=True)
     patient_of = {img: p for p, files in zip(ids, by_patient.files) for img in files}
     patient_of.update({img: key[0] for img, key in key_of.items()})
@@ -87,41 +89,29 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     heads.update({img: {"ImageLaterality": key[1], "Laterality": "",
                         "ViewPosition": "_".join(img.stem.split("_")[in_name:])} for img, key in key_of.items()})
     if key_of:
-        form = "<ID1>/<LeftRight>_<view>" if in_name == 1 else "<ID1>_<LeftRight>_<view>"
-        got.key = f"ID1 + LeftRight (a conversion's {form} file name)"
+        got.key = f"ID1 + LeftRight (a conversion's <ID1>{'/' if in_name == 1 else '_'}<LeftRight>_<view> file name)"
     used, sideless = set(), 0
-    rows_of: dict[str, list[tuple[str, str]]] = {}
-    for key in breast:
-        rows_of.setdefault(key[0], []).append(key)
     for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
         head = heads.get(img) or {}
         if not head and dicom_name(img):  # a .dcm, .dicom or suffix-less file: DICOM, its header unread
             got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
             continue
         side = SIDES.get((head.get("ImageLaterality") or head.get("Laterality") or "").casefold())
-        if side is None:  # no header (a PNG or JPEG conversion of the tree): her only row, or the label all hers share
-            labels = {breast[key][1][c_class].strip() for key in rows_of[patient]}
-            if len(labels) != 1:
-                got.left_out.append(LeftOut(img.as_posix(), "no row", f"no ImageLaterality header nor side in its "
-                                                                      f"name: which breast of {patient} it shows is "
-                                                                      f"unknown, and her rows differ "
-                                                                      f"({', '.join(sorted(labels))})"))
-                continue
-            key = rows_of[patient][0]
-            line, row = breast[key]
-            used.update(rows_of[patient])
-            sideless += 1
-            got.entries.append(Entry(img, row[c_class].strip() or None, patient=patient,
-                                     row=row_dict(header, line, row), meta={"laterality": None, "view": None}))
-            continue
-        if (patient, side) not in breast:
+        # no side (a PNG or JPEG conversion of the tree, no header): her only row, or the label all hers share
+        keys = rows_of[patient] if side is None else [(patient, side)]
+        labels = {breast[key][1][c_class].strip() for key in keys if key in breast}
+        if len(labels) != 1:
             got.left_out.append(LeftOut(img.as_posix(), "no row", f"no row of {file.as_posix()} for patient "
-                                                                  f"{patient}, side {side} (ImageLaterality)"))
+                                        f"{patient}, side {side} (ImageLaterality)" if side else
+                                        f"no ImageLaterality header nor side in its name: which breast of "
+                                        f"{patient} it shows is unknown, and her rows differ "
+                                        f"({', '.join(sorted(labels))})"))
             continue
-        line, row = breast[(patient, side)]
-        used.add((patient, side))
+        line, row = breast[keys[0]]
+        used.update(keys)
+        sideless += side is None
         got.entries.append(Entry(img, row[c_class].strip() or None, patient=patient, row=row_dict(header, line, row),
-                                 meta={"laterality": side, "view": head["ViewPosition"]}))
+                                 meta={"laterality": side, "view": side and head["ViewPosition"]}))
     for key, (line, _) in breast.items():
         if key not in used:
             got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "no image",
@@ -134,6 +124,6 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         got.notes.append(f"{sideless} image(s) whose breast neither a DICOM header (ImageLaterality) nor the file "
                          "name gives (a conversion) labelled by their patient's only row, or by the classification "
                          "all her rows share; their breast's side is not known.")
-    if columns(header) >= {"subtype"}:
+    if "subtype" in columns(header):
         got.notes.append("CMMD's 'subtype' (molecular subtype of the D2 cancers) kept with each row.")
     return got

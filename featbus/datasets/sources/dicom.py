@@ -7,8 +7,10 @@ once, no pixel decoded (the reader's ``headers`` cache)."""
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ...io import dicom_header, dicom_pixel_size, header_shape
 from .._common import _natural_key
 from .._release_rules import DICOM_KEY_FIELDS, class_of_value, column_key
 from .._release_scan import dicom_name
@@ -31,10 +33,6 @@ def headers(reader, images) -> dict:
 def read_headers(root: Path, images) -> dict:
     """Each file's header (:func:`featbus.io.dicom_header`: no pixel read; None where it cannot be
     read), eight files at a time."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ...io import dicom_header
-
     with ThreadPoolExecutor(max_workers=min(8, len(images)) or 1) as pool:  # no thread started for no file
         return dict(zip(images, pool.map(lambda i: dicom_header(root / i), images)))
 
@@ -56,10 +54,9 @@ def header_field(reader, name: str | None, images, header=()) -> str | None:
 def header_column(reader, images, field: str, option: str) -> list[str]:
     """Each image's value of a DICOM header field named by ``option``; an image without one refused."""
     values = header_values(headers(reader, images), (field,))
-    for img in images:
-        if not values[img].get(field):
-            raise ReleaseError(f"{option} {field}: the DICOM header of {str(reader.root / img)!r} has no {field}"
-                               + ("" if dicom_name(img) else " (it is no DICOM file)"))
+    if (img := next((i for i in images if not values[i].get(field)), None)) is not None:
+        raise ReleaseError(f"{option} {field}: the DICOM header of {str(reader.root / img)!r} has no {field}"
+                           + ("" if dicom_name(img) else " (it is no DICOM file)"))
     return [values[i][field] for i in images]
 
 
@@ -90,8 +87,6 @@ def table_by_header(reader, images, image_column, summary):
     if best is None:
         return None, {}, images
     _, rel, header, column, field, found, rows = best
-    from ...io import header_shape
-
     unread = [i for i in dicom if not any(heads[i].values())]  # no key field read: why, never "no row"
     for img in unread:
         reader.out(img, *(header_shape(reader.root / img)[1] or ("unreadable", "its DICOM header holds none of "
@@ -133,8 +128,6 @@ def patients(reader, images, summary):
 def pixel_sizes(reader, images, sizes, missing) -> int:
     """Each DICOM image's pixel size from its header into ``sizes`` (the images that have none
     added to ``missing`` with why); how many were found."""
-    from ...io import dicom_pixel_size
-
     n_dicom = 0
     found = headers(reader, images)
     for k, img in enumerate(images):

@@ -21,7 +21,7 @@ from ...io import header_shape, list_folder
 from .._release_join import TOKENS, join
 from .._release_tables import SourceError
 from ._base import DrawnMask, Entry, SourceRead
-from ._screening import SIDES, VIEWS, row_dict, table
+from ._screening import SIDES, VIEWS, found_rows, row_dict, table
 from .dicom import header_values, read_headers
 from .yolo import bounded_text
 
@@ -65,28 +65,20 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images of ``AllDICOMs/`` the table names by their first token, with their drawn ROIs."""
+    if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
+        return SourceRead(file, not_used=f"the same table as {file.with_suffix('.xls').as_posix()}, which is read")
     got = SourceRead(file, claims_images=True, patient_source="column",
                      patient_detail="the file name's second token (<id>_<patient>_MG_...)")
-    if file.suffix.lower() == ".csv" and (root / file.with_suffix(".xls")).is_file():
-        got.not_used = f"the same table as {file.with_suffix('.xls').as_posix()}, which is read"
-        return got
     header, rows, (c_name, c_birads) = table(root, file, NEEDS)
     joined = join([[row[c_name]] for _, row in rows], [img for img in images or () if FILE.match(img.name)],
                   ("File Name",), under=file.parent, publisher=("AllDICOMs/id_", (), TOKENS))
     got.key = "'File Name' = the file name's first token" if joined.separator == TOKENS else joined.words
-    xml_dir = file.parent / "AllXML"
-    xmls, _ = list_folder(root / xml_dir, (".xml",))
-    xml_of = {x.stem: xml_dir / x for x in xmls}
-    found = [(line, row, f) for (line, row), f in zip(rows, joined.files)]
-    dicom = [img for _, _, img in found if img is not None and img.stem.split("_")[0] in xml_of
+    xml_of = {x.stem: file.parent / "AllXML" / x for x in list_folder(root / file.parent / "AllXML", (".xml",))[0]}
+    dicom = [img for img in joined.files if img is not None and img.stem.split("_")[0] in xml_of
              and img.suffix.lower() == ".dcm"]
     shapes = header_values(read_headers(root, dicom), ("Rows", "Columns"))
     n_points = resized = 0
-    for line, row, img in found:
-        where = f"row {line} of {file.as_posix()}"
-        if img is None:
-            got.left_out.append(LeftOut(where, "no image", f"no {joined.expected([row[c_name].strip()])}"))
-            continue
+    for line, row, img in found_rows(got, file, rows, joined, (c_name,), "no {}"):
         fid, patient, side, view = FILE.match(img.name).groups()
         masks, xml, head = (), xml_of.get(fid), shapes.get(img) or {}
         if xml is not None and img.suffix.lower() != ".dcm":  # a conversion: its outlines fit its full-field size alone

@@ -50,10 +50,9 @@ def parse_mias_info(path: str | os.PathLike) -> dict[str, list[dict]]:
             m = _MIAS_ROW.match(line)
             if m is None:
                 raise ValueError(f"{str(path)!r} line {n}: cannot parse {line!r}")
-            ref, tissue, abn, sev, x, y, r = m.groups()
-            coords = (int(x), int(y), int(r)) if x is not None else (None, None, None)
+            ref, tissue, abn, sev, *coords = m.groups()
             rows.setdefault(ref, []).append({"tissue": tissue, "abnormality": abn, "severity": sev,
-                                             "x": coords[0], "y": coords[1], "radius": coords[2]})
+                                             **dict(zip(_COORDINATES, (c and int(c) for c in coords)))})
     if not rows:
         raise ValueError(f"{str(path)!r} holds no mini-MIAS rows (lines starting with 'mdbNNN')")
     return rows
@@ -106,8 +105,7 @@ def _rows(root: Path, file: Path) -> tuple[dict[str, list[dict]], dict[str, str]
     :data:`~featbus.io.MAX_TABLE_BYTES`, a zip's or tar's member from its private copy), or a table of its
     columns (:func:`table_rows`); a :class:`ValueError` naming the file when it is neither."""
     if file.suffix.lower() in _TABLES:
-        header, rows = read_at(root, file)
-        if (got := table_rows(header, rows)) is None:
+        if (got := table_rows(*read_at(root, file))) is None:
             raise ValueError(f"{os.fspath(root / file)!r} holds no mini-MIAS rows (mdbNNN, class, severity)")
         return got
     with member_file(root / file) as path:  # inside a zip or tar, a private copy within MAX_TABLE_BYTES
@@ -121,13 +119,12 @@ def recognise(files: list[Path], *, root: Path, images: list[Path] = ()) -> list
     """The shallowest ``Info.txt`` (any case), else table of its columns (:func:`table_rows`), with
     ``mdbNNN`` images in its folder or below: a mini-MIAS folder (an ``Info.txt`` deeper than it is one
     more file of the release)."""
-    def over_images(f: Path) -> bool:
-        return any(is_mias_name(i) and i.parent.is_relative_to(f.parent) for i in images)
-
-    found = sorted((f for f in files if f.name.lower() == "info.txt" and over_images(f)), key=lambda f: len(f.parts))
-    if found or not any(map(is_mias_name, images)):
-        return found[:1]
-    for f in sorted((f for f in files if f.suffix.lower() in _TABLES and over_images(f)), key=lambda f: len(f.parts)):
+    folders = [i.parent for i in images if is_mias_name(i)]
+    found = sorted((f for f in files if (f.name.lower() == "info.txt" or f.suffix.lower() in _TABLES)
+                    and any(d.is_relative_to(f.parent) for d in folders)), key=lambda f: len(f.parts))
+    if (info := [f for f in found if f.name.lower() == "info.txt"]) or not folders:
+        return info[:1]
+    for f in found:  # the tables, shallowest first
         try:
             if table_rows(*read_at(root, f)) is not None:
                 return [f]

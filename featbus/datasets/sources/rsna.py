@@ -15,9 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
 from .._release_join import join
-from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import columns, header_row, row_dict, side_view, table
+from ._screening import found_rows, has_columns, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -32,22 +31,20 @@ CANCER = {"1": "cancer", "0": "no cancer", "1.0": "cancer", "0.0": "no cancer"}
 
 def recognise(files: list[Path], root: Path) -> list[Path]:
     """``train.csv`` and ``test.csv`` with RSNA's key columns, and ``sample_submission.csv`` beside them."""
-    mine = [f for f in files if f.name.casefold() in ("train.csv", "test.csv")
-            and columns(header_row(root, f)) >= {column_key(c) for c in KEY}]
+    mine = [f for f in files if f.name.casefold() in ("train.csv", "test.csv") and has_columns(root, f, KEY)]
     folders = {f.parent for f in mine}
     return mine + [f for f in files if f.name.casefold() == "sample_submission.csv" and f.parent in folders
-                   and columns(header_row(root, f)) >= {column_key("prediction_id"), "cancer"}]
+                   and has_columns(root, f, ("prediction_id", "cancer"))]
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images ``train.csv`` (labelled) or ``test.csv`` (unlabelled, split ``test``) names, joined
     to the files by ``patient_id`` + ``image_id`` (:func:`~featbus.datasets._release_join.join`: the
     DICOM originals, or a PNG / JPEG conversion, nested by patient or flat)."""
-    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id")
     if file.name.casefold() == "sample_submission.csv":
-        got.not_used = ("the competition's answer form (prediction_id = patient_id + laterality, a 'cancer' "
-                        "to fill in): no labels")
-        return got
+        return SourceRead(file, not_used="the competition's answer form (prediction_id = patient_id + laterality, a "
+                                         "'cancer' to fill in): no labels")
+    got = SourceRead(file, claims_images=True, patient_source="column", patient_detail="patient_id")
     test = file.name.casefold() == "test.csv"
     split = "test" if test else "train"
     header, rows, cols = table(root, file, KEY + (() if test else ("cancer",)))
@@ -59,18 +56,12 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     folder = PurePosixPath(joined.expected(["p", "i"])).parent
     folder = folder.parent if joined.separator == "/" else folder
     breasts: dict[tuple[str, str], set] = {}
-    for (line, row), found in zip(rows, joined.files):
-        patient, image_id = row[c_patient].strip(), row[c_image].strip()
-        where = f"row {line} of {file.as_posix()}"
-        if found is None:
-            looked = joined.expected([patient, image_id])
-            got.left_out.append(LeftOut(where, "no image", f"{looked} not found"))
-            continue
-        rel = found
+    for line, row, rel in found_rows(got, file, rows, joined, (c_patient, c_image)):
+        patient = row[c_patient].strip()
         label = None if test else CANCER.get(row[c_cancer].strip())
         if not test and label is None:
-            got.left_out.append(LeftOut(rel.as_posix(), "bad annotation",
-                                        f"{where}: 'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
+            got.left_out.append(LeftOut(rel.as_posix(), "bad annotation", f"row {line} of {file.as_posix()}: "
+                                        f"'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
             continue
         meta = side_view(row, c_side, c_view)
         breasts.setdefault((patient, meta["laterality"]), set()).add(label)

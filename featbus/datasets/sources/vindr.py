@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..._records import LeftOut
 from .._release_join import join
-from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import column, columns, header_row, row_dict, side_view, table
+from ._screening import found_rows, has_columns, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -34,44 +32,33 @@ FINDING = ("finding_categories", "xmin", "ymin", "xmax", "ymax")
 def recognise(files: list[Path], root: Path) -> list[Path]:
     """The breast-level table (its key and ``breast_birads``), the findings table and the
     ``metadata.csv`` beside it."""
-    heads = {f: columns(header_row(root, f)) for f in files if f.suffix.lower() == ".csv"}
-    mine = [f for f, h in heads.items() if h >= {column_key(c) for c in KEY}]
+    tables = [f for f in files if f.suffix.lower() == ".csv"]
+    mine = [f for f in tables if has_columns(root, f, KEY)]
     folders = {f.parent for f in mine}
-    return mine + [f for f in files if f.parent in folders and f.name.casefold() == "metadata.csv"
-                   and column_key("SOP Instance UID") in heads.get(f, set())]
+    return mine + [f for f in tables if f.parent in folders and f.name.casefold() == "metadata.csv"
+                   and has_columns(root, f, ("SOP Instance UID",))]
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
     """The images the breast-level table names, each with its breast's BI-RADS; the findings table
     and ``metadata.csv`` said, not read."""
+    if file.name.casefold() == "metadata.csv":
+        return SourceRead(file, not_used="the images' DICOM header fields (SOP Instance UID, age, manufacturer): no "
+                                         "labels")
+    if has_columns(root, file, FINDING):
+        return SourceRead(file, not_used="one row a finding with its box (finding_categories, finding_birads, xmin .. "
+                                         "ymax): the findings, not the label table")
     got = SourceRead(file, claims_images=True, patient_source="column",
                      patient_detail="study_id (VinDr-Mammo names no woman: one study is one woman's exam)")
-    head = columns(header_row(root, file))
-    if file.name.casefold() == "metadata.csv":
-        got.not_used = "the images' DICOM header fields (SOP Instance UID, age, manufacturer): no labels"
-        return got
-    if head >= {column_key(c) for c in FINDING}:
-        got.not_used = ("one row a finding with its box (finding_categories, finding_birads, xmin .. ymax): the "
-                        "findings, not the label table")
-        return got
-    header, rows, (c_study, c_image, c_side, c_view, c_birads) = table(root, file, KEY)
-    c_split = column(header, "split") if column_key("split") in head else None
-    c_density = column(header, "breast_density") if column_key("breast_density") in head else None
+    header, rows, (c_study, c_image, c_side, c_view, c_birads, c_split, c_density) = table(
+        root, file, KEY, ("split", "breast_density"))
     joined = join([[row[c_study], row[c_image]] for _, row in rows], images or (), ("study_id", "image_id"),
                   under=file.parent, publisher=("images/s/i.*", ("s", "i"), "/"))
     got.key = joined.words
-    for (line, row), found in zip(rows, joined.files):
-        study, image_id = row[c_study].strip(), row[c_image].strip()
-        where = f"row {line} of {file.as_posix()}"
-        if found is None:
-            got.left_out.append(LeftOut(where, "no image", f"{joined.expected([study, image_id])} not found"))
-            continue
-        rel = found
-        label = row[c_birads].strip() or None
-        meta = side_view(row, c_side, c_view)
-        if c_density is not None:
-            meta["density"] = row[c_density].strip()
-        got.entries.append(Entry(rel, label, patient=study, split=row[c_split].strip() if c_split is not None else None,
+    for line, row, rel in found_rows(got, file, rows, joined, (c_study, c_image)):
+        meta = side_view(row, c_side, c_view) | ({"density": row[c_density].strip()} if c_density is not None else {})
+        got.entries.append(Entry(rel, row[c_birads].strip() or None, patient=row[c_study].strip(),
+                                 split=row[c_split].strip() if c_split is not None else None,
                                  row=row_dict(header, line, row), meta=meta))
     got.class_source = ("the 'breast_birads' column of {file} (BI-RADS 1-5, graded classes as written: a breast's "
                         "assessment, given to each of its views; 'breast_density' kept with each row)")
