@@ -434,14 +434,12 @@ class Reader:
         if self.id_words:  # one class per patient: never a model fitted on them
             return (f"nothing labels the images of {str(self.root)!r}: {self.id_words}; name the label column "
                     f"with --label-column, or give {WORKING_LAYOUTS}")
-        considered = []
+        considered = list(summary.table_candidates)
         if summary.table is not None:
             rel = next(r for r in self.read_tables.read if self.root / r == summary.table)  # a folder's or archive's
-            header = self.read_tables.read[rel][0]
-            considered.append(f"{rel.as_posix()} names the images in {summary.image_column!r} but none of its columns "
-                              f"({', '.join(repr(h) for h in header)}) holds the classes")
-        considered += summary.table_candidates
-        what = ("; ".join(considered) if considered else "it holds no table and no annotation file")
+            considered.insert(0, f"{rel.as_posix()} names the images in {summary.image_column!r} but none of its "
+                              f"columns ({', '.join(map(repr, self.read_tables.read[rel][0]))}) holds the classes")
+        what = "; ".join(considered) or "it holds no table and no annotation file"
         return (f"nothing labels the images of {str(self.root)!r} (no class folders either): {what}; name the "
                 f"label column with --label-column, or give {WORKING_LAYOUTS}")
 
