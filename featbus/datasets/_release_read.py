@@ -164,15 +164,12 @@ def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
     if reader.classes is None:
         return labels, list(claimers[0].class_order) or sorted({c for c in labels if c is not None}, key=_natural_key)
     expected = [str(c) for c in reader.classes]
-    for k, (e, _) in enumerate(kept):
-        if e.label is None:
-            continue
-        match = next((c for c in expected if c.strip().casefold() == e.label.strip().casefold()), None)
-        if match is None:
-            raise ReleaseError(f"{_name(e.image)!r} ({names}): label {e.label!r} is not one of the classes {expected}"
-                               f"{did_you_mean(e.label.casefold(), [c.casefold() for c in expected])}")
-        labels[k] = match
-    return labels, expected
+    spelt = {c.strip().casefold(): c for c in reversed(expected)}  # each spelling's first class
+    bad = next((e for e, _ in kept if e.label is not None and e.label.strip().casefold() not in spelt), None)
+    if bad is not None:
+        raise ReleaseError(f"{_name(bad.image)!r} ({names}): label {bad.label!r} is not one of the classes {expected}"
+                           f"{did_you_mean(bad.label.casefold(), [c.casefold() for c in expected])}")
+    return [None if label is None else spelt[label.strip().casefold()] for label in labels], expected
 
 
 def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -> list[str]:
