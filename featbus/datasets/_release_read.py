@@ -28,8 +28,6 @@ from ._release_scan import one_level_down, probe_files, split_masks
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
 from .name_groups import pattern_groups
 from .sources import DrawnMask, Entry, dicom, folders, table
-from .sources.folders import folder_levels, masks_not_a_class
-from .sources.table import pixel_size_cells
 
 __all__ = ["Reader"]
 
@@ -414,8 +412,8 @@ class Reader:
         images that lack one named with why (the row and its cell); ``None`` where none."""
         sizes, missing = [None] * len(images), []
         if chosen is not None:
-            sizes, missing = pixel_size_cells(chosen[2], [(rows_of[i][0] + 2, chosen[1][rows_of[i][0]])
-                                                          for i in images], summary)
+            sizes, missing = table.pixel_size_cells(chosen[2], [(rows_of[i][0] + 2, chosen[1][rows_of[i][0]])
+                                                                for i in images], summary)
         # DICOM headers: read only for DICOM files
         n_dicom = dicom.pixel_sizes(self, images, sizes, missing) if summary.pixel_size_column is None else 0
         summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom
@@ -427,7 +425,7 @@ class Reader:
         found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms if is_mask_folder(m.parent.name)}
         if found:
             masks, images = sorted(found)[0]
-            return masks_not_a_class(masks.name, images.name)
+            return folders.masks_not_a_class(masks.name, images.name)
         if self.id_words:  # one class per patient: never a model fitted on them
             return (f"nothing labels the images of {str(self.root)!r}: {self.id_words}; name the label column "
                     f"with --label-column, or give {WORKING_LAYOUTS}")
@@ -444,7 +442,7 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else the class word every file name starts with (:func:`~.sources.folders.name_labels`), else none."""
-        folder_classes, below = folder_levels(self, images)
+        folder_classes, below = folders.folder_levels(self, images)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)
