@@ -76,21 +76,6 @@ def _reader_says(path: Path, why) -> str:
 _READ_CHUNK = 8
 
 
-def _read_backend(items: list) -> str | None:
-    """How ``n_jobs`` workers read a release's images: worker processes
-    (:func:`featbus._records.process_backend`) where every image and mask is a file of its own, since the
-    decoders that take a full-field mammogram's time (pydicom's JPEG 2000 and RLE plugins, its pixel
-    conversion) hold the GIL, so threads read one image at a time (``featbus extract --n-jobs 2`` took as
-    long as one job: issue 102); threads where some image is an archive's member or an array's row or
-    some mask is drawn by an annotation file (read from what this process holds open)."""
-    from ..io import is_image_reference
-
-    plain = all(not is_image_reference(image) and all(isinstance(m, (str, os.PathLike)) and not
-                                                      is_image_reference(m) and not hasattr(m, "render")
-                                                      for m in masks) for image, masks in items)
-    return process_backend() if plain else "threading"
-
-
 #: What :func:`describing` set: ``(describer, run)``, the describer of each image and how the images are read
 #: and described (None: here and in ``n_jobs`` workers); None: the pixels kept.
 _DESCRIBING: ContextVar[tuple | None] = ContextVar("featbus_release_describing", default=None)
@@ -153,9 +138,19 @@ def _read_described(describer: Callable, item, index: int):
 def _read_images(entries: list, items: list, n_jobs, pixels_needed: bool) -> list:
     """Every item's :func:`_read_keeping_image` result, or with a :func:`describing` describer active (and the
     pixels not ``pixels_needed`` for the groups) its :func:`_read_described` one: read (and described) here
-    until the describer is fitted, then in ``n_jobs`` workers, :data:`_READ_CHUNK` images a task."""
+    until the describer is fitted, then in ``n_jobs`` workers, :data:`_READ_CHUNK` images a task: worker
+    processes (:func:`featbus._records.process_backend`) where every image and mask is a file of its own, since
+    the decoders that take a full-field mammogram's time (pydicom's JPEG 2000 and RLE plugins, its pixel
+    conversion) hold the GIL, so threads read one image at a time (``featbus extract --n-jobs 2`` took as long as
+    one job: issue 102); threads where some image is an archive's member or an array's row or some mask is drawn
+    by an annotation file (read from what this process holds open)."""
+    from ..io import is_image_reference
+
     describer, run = _DESCRIBING.get() or (None, None)
-    backend = _read_backend(items)
+    plain = all(not is_image_reference(image) and all(isinstance(m, (str, os.PathLike)) and not
+                                                      is_image_reference(m) and not hasattr(m, "render")
+                                                      for m in masks) for image, masks in items)
+    backend = process_backend() if plain else "threading"
     if describer is None or pixels_needed:
         return map_images(_read_keeping_image, items, n_jobs, backend=backend, max_chunk=_READ_CHUNK)
     work = partial(_read_described, describer)

@@ -28,8 +28,6 @@ from ._release_scan import one_level_down, probe_files, split_masks
 from ._release_types import LeftOut, Release, ReleaseError, ReleaseSummary
 from .name_groups import pattern_groups
 from .sources import DrawnMask, Entry, dicom, folders, table
-from .sources.folders import folder_levels, masks_not_a_class
-from .sources.table import pixel_size_cells
 
 __all__ = ["Reader"]
 
@@ -99,14 +97,13 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
             else:
                 own.append((m, word))
         rank = {w: MASK_WORD_RANK.index(w) if w in MASK_WORD_RANK else len(MASK_WORD_RANK) for _, w in own}
-        best = min(rank.values(), default=0)
+        best = min((w for _, w in own), key=rank.get, default=None)  # the first of the best-ranked words
         for m, word in own:
-            if rank[word] > best:
+            if rank[word] > rank[best]:
                 aside += 1
-                kept_word = next(w for _, w in own if rank[w] == best)
-                later.append(LeftOut(_name(m), "mask", f"another annotation ('{word}') beside the '{kept_word}' "
+                later.append(LeftOut(_name(m), "mask", f"another annotation ('{word}') beside the '{best}' "
                                      f"mask of {_name(img)}, not used"))
-        kept.append(tuple(root / m if isinstance(m, Path) else m for m, word in own if rank[word] == best))
+        kept.append(tuple(root / m if isinstance(m, Path) else m for m, word in own if rank[word] == rank[best]))
         joined += len(kept[-1]) > 1
     if folder:
         reader.left_out.extend(later)
@@ -165,15 +162,12 @@ def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
     if reader.classes is None:
         return labels, list(claimers[0].class_order) or sorted({c for c in labels if c is not None}, key=_natural_key)
     expected = [str(c) for c in reader.classes]
-    for k, (e, _) in enumerate(kept):
-        if e.label is None:
-            continue
-        match = next((c for c in expected if c.strip().casefold() == e.label.strip().casefold()), None)
-        if match is None:
-            raise ReleaseError(f"{_name(e.image)!r} ({names}): label {e.label!r} is not one of the classes {expected}"
-                               f"{did_you_mean(e.label.casefold(), [c.casefold() for c in expected])}")
-        labels[k] = match
-    return labels, expected
+    spelt = {c.strip().casefold(): c for c in reversed(expected)}  # each spelling's first class
+    bad = next((e for e, _ in kept if e.label is not None and e.label.strip().casefold() not in spelt), None)
+    if bad is not None:
+        raise ReleaseError(f"{_name(bad.image)!r} ({names}): label {bad.label!r} is not one of the classes {expected}"
+                           f"{did_you_mean(bad.label.casefold(), [c.casefold() for c in expected])}")
+    return [None if label is None else spelt[label.strip().casefold()] for label in labels], expected
 
 
 def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -> list[str]:
@@ -181,11 +175,8 @@ def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -
     reader's rules over the images' names (``group_pattern``, folders, DICOM headers, prefixes; a name
     an entry gives, :attr:`~.sources.Entry.name`, read as its file's), the source's words where they find none."""
     names = [Path(_name(e.image)) for e, _ in kept]
-    if group_pattern is not None:
-        summary.patient_source, summary.patient_detail = "pattern", f"--group-pattern {group_pattern!r}"
-        return pattern_groups(names, group_pattern)[1]
     said = next((g for g in claimers if g.patient_source), None)  # the source's words for its patients
-    if any(e.patient for e, _ in kept):
+    if group_pattern is None and any(e.patient for e, _ in kept):
         summary.patient_source = said.patient_source if said is not None else "column"
         summary.patient_detail = (said or claimers[0]).patient_detail
         empty = sum(not e.patient for e, _ in kept)
@@ -193,7 +184,7 @@ def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -
             summary.notes.append(f"{empty} image(s) the source gives no patient: each is its own patient.")
         return [e.patient or n.as_posix() for (e, _), n in zip(kept, names)]
     own = [Path(e.name) if e.name else n for (e, _), n in zip(kept, names)]
-    groups = folders.name_patients(reader, names, class_order, summary, own if own != names else None)
+    groups = reader._groups(None, names, {}, None, group_pattern, class_order, summary, own if own != names else None)
     if summary.patient_source == "one per image" and said is not None:  # the source's words for no patients
         summary.patient_source, summary.patient_detail = said.patient_source, said.patient_detail
     return groups
@@ -282,7 +273,10 @@ class Reader:
             self.out(m, "mask")
         self.unpaired = unpaired  # a table's mask column may name them (masks/a;b.png)
         summary = ReleaseSummary(root=root)
-        self._sources(reads, summary)
+        for got in reads:  # what the sources that list no image leave out, their notes, why one was not used
+            self._said_by(got, summary)
+            if got.not_used:
+                summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
         chosen, rows_of, images = self._table(images, image_column, given, summary)
         if chosen is not None and not rows_of:
             images, rows_of = table.pair_rows(self, chosen, images, masks_of, summary)
@@ -291,7 +285,7 @@ class Reader:
         # headers: readable, an image at all, each mask the size of its image
         checked, (joined, others, aside) = _checked(self, [(i, masks_of.get(i, [])) for i in images], folder=True)
         lesion = {img: masks for img, masks in zip(images, checked) if masks is not None}
-        images = [img for img, masks in zip(images, checked) if masks is not None]
+        images = list(lesion)
         for n, words in ((joined, "with several joined"), (others, "'other' masks not used as the lesion"),
                          (aside, "other annotations beside an image's mask not used")):
             rule = f"{rule}; {n} {words}" if rule and n else rule
@@ -383,14 +377,6 @@ class Reader:
         _table_within(root, claimers, summary)
         return rel
 
-    def _sources(self, reads, summary) -> None:
-        """What the annotation files read (:mod:`~featbus.datasets.sources`) that list no image leave
-        out, named; their notes, and why a file was not used."""
-        for got in reads:
-            self._said_by(got, summary)
-            if got.not_used:
-                summary.table_candidates.append(f"{got.file.as_posix()} ({got.not_used}; not read)")
-
     def _said_by(self, got, summary) -> None:
         """What one source's read leaves out, named, and its notes (a card two files share: once)."""
         for entry in got.left_out:
@@ -424,15 +410,12 @@ class Reader:
         :func:`~featbus.datasets._release_rules.pixel_size_column`, and its values: the first such column
         with a positive number), else from its DICOM header (:func:`featbus.io.dicom_pixel_size`); the
         images that lack one named with why (the row and its cell); ``None`` where none."""
-        sizes: list = [None] * len(images)
-        missing: list[tuple[str, str]] = []
+        sizes, missing = [None] * len(images), []
         if chosen is not None:
-            _, rows, header, _ = chosen
-            sizes, missing = pixel_size_cells(header, [(rows_of[i][0] + 2, rows[rows_of[i][0]]) for i in images],
-                                              summary)
-        n_dicom = 0
-        if summary.pixel_size_column is None:  # DICOM headers: read only for DICOM files
-            n_dicom = dicom.pixel_sizes(self, images, sizes, missing)
+            sizes, missing = table.pixel_size_cells(chosen[2], [(rows_of[i][0] + 2, chosen[1][rows_of[i][0]])
+                                                                for i in images], summary)
+        # DICOM headers: read only for DICOM files
+        n_dicom = dicom.pixel_sizes(self, images, sizes, missing) if summary.pixel_size_column is None else 0
         summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom
         summary.pixel_size_missing = missing if summary.n_pixel_sizes else []
         return sizes
@@ -442,18 +425,16 @@ class Reader:
         found = {(m.parent, img.parent) for img, ms in masks_of.items() for m, _ in ms if is_mask_folder(m.parent.name)}
         if found:
             masks, images = sorted(found)[0]
-            return masks_not_a_class(masks.name, images.name)
+            return folders.masks_not_a_class(masks.name, images.name)
         if self.id_words:  # one class per patient: never a model fitted on them
             return (f"nothing labels the images of {str(self.root)!r}: {self.id_words}; name the label column "
                     f"with --label-column, or give {WORKING_LAYOUTS}")
-        considered = []
+        considered = list(summary.table_candidates)
         if summary.table is not None:
             rel = next(r for r in self.read_tables.read if self.root / r == summary.table)  # a folder's or archive's
-            header = self.read_tables.read[rel][0]
-            considered.append(f"{rel.as_posix()} names the images in {summary.image_column!r} but none of its columns "
-                              f"({', '.join(repr(h) for h in header)}) holds the classes")
-        considered += summary.table_candidates
-        what = ("; ".join(considered) if considered else "it holds no table and no annotation file")
+            considered.insert(0, f"{rel.as_posix()} names the images in {summary.image_column!r} but none of its "
+                              f"columns ({', '.join(map(repr, self.read_tables.read[rel][0]))}) holds the classes")
+        what = "; ".join(considered) or "it holds no table and no annotation file"
         return (f"nothing labels the images of {str(self.root)!r} (no class folders either): {what}; name the "
                 f"label column with --label-column, or give {WORKING_LAYOUTS}")
 
@@ -461,7 +442,7 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else the class word every file name starts with (:func:`~.sources.folders.name_labels`), else none."""
-        folder_classes, below = folder_levels(self, images)
+        folder_classes, below = folders.folder_levels(self, images)
         field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)
@@ -473,10 +454,10 @@ class Reader:
             return folders.folder_labels(self, images, folder_classes)
         return folders.name_labels(self, images) or ([None] * len(images), None, [])
 
-    def _groups(self, chosen, images, rows_of, group_column, group_pattern, class_order, summary):
+    def _groups(self, chosen, images, rows_of, group_column, group_pattern, class_order, summary, names=None):
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the
-        table's patient column, else the folders, headers or file names
-        (:func:`~featbus.datasets.sources.folders.name_patients`)."""
+        table's patient column, else the folders, headers or file names (of ``names`` where given:
+        :func:`~featbus.datasets.sources.folders.name_patients`)."""
         field = dicom.header_field(self, group_column, images, chosen[2] if chosen is not None else ())
         if field is not None and group_pattern is None:  # --group-column naming a DICOM header field
             summary.patient_source, summary.patient_detail = "DICOM header", f"--group-column {field}"
@@ -489,4 +470,4 @@ class Reader:
                 summary.patient_detail += f" (over the {header[col]!r} column)"
             return groups
         groups = table.table_patients(self, chosen, images, rows_of, group_column, summary)
-        return groups if groups is not None else folders.name_patients(self, images, class_order, summary)
+        return groups if groups is not None else folders.name_patients(self, images, class_order, summary, names)
