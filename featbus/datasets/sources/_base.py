@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from ..._records import LeftOut
-from .tool_tables import one_class
 
 __all__ = ["DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "brush_decode", "rle_counts", "rle_decode"]
 
@@ -195,14 +194,17 @@ class SourceRead:
     def annotated(self, image: Path, classes: set, unannotated: str, two: str, none: str, mask=None, boxes=(),
                   **entry) -> Entry | None:
         """The entry of ``image`` labelled by the one class of ``classes``, its annotations' (none: ``normal``),
-        with its drawn ``mask`` and ``boxes`` (``meta["boxes"]``); else ``None``, the image left out, named
-        (:func:`.tool_tables.one_class`, ``two`` and ``none`` its words)."""
-        label = one_class(self, image.as_posix(), classes, unannotated, two, none)
-        if label is not None:
-            self.entries.append(Entry(image, label, (mask,) if mask else (), meta={"boxes": boxes} if boxes else {},
-                                      **entry))
-            return self.entries[-1]
-        return None
+        with its drawn ``mask`` and ``boxes`` (``meta["boxes"]``); else ``None``, the image left out, named:
+        two classes (``two`` says where, the classes follow), or none where ``unannotated`` leaves such images
+        out (``none`` says why)."""
+        if len(classes) > 1 or not classes and unannotated != "normal":
+            self.out(image.as_posix(), *(("two labels", f"{two} {', '.join(sorted(map(str, classes)))}") if classes
+                                         else ("no annotation", none)))
+            return None
+        label = str(next(iter(classes), "normal"))
+        self.entries.append(Entry(image, label, (mask,) if mask else (), meta={"boxes": boxes} if boxes else {},
+                                  **entry))
+        return self.entries[-1]
 
     def close(self, class_source: str, mask_rule: str | None, *notes: str | int) -> SourceRead:
         """The read done: its ``notes`` said (a false one, ``0`` or ``""``, skipped), its class source and, where
