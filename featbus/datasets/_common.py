@@ -107,12 +107,10 @@ def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
 
 
 def _read_keeping_image(item, index: int):
-    """One image of :meth:`~featbus.datasets.Release.to_bunch` (``map_images`` passes ``index``) at its working
-    size (:data:`featbus.io.WORK_PIXELS`) with the union of its masks: ``(image, mask, None, meta)``. A mask
-    that does not fit or cannot be read is dropped, the image kept (``(image, empty mask, why, meta)``), for
-    the caller to refuse or skip where masks are needed (:func:`featbus.cli._data._load_folder`). ``meta``:
-    :func:`featbus.io.loaded_meta`, plus ``"file_shape"`` where the file was reduced. An unreadable image:
-    ``("error", path, reason)``."""
+    """One image of :meth:`~featbus.datasets.Release.to_bunch` at its working size (:data:`featbus.io.WORK_PIXELS`)
+    with the union of its masks: ``(image, mask, None, meta)``, ``meta`` holding ``"file_shape"`` where the file
+    was reduced. A mask that does not fit or cannot be read is dropped, the image kept for the caller to refuse
+    or skip: ``(image, empty mask, why, meta)``. An unreadable image: ``("error", path, reason)``."""
     image_path, mask_paths = item
     info: dict = {}
     try:
@@ -125,8 +123,6 @@ def _read_keeping_image(item, index: int):
     meta.pop(PIXEL_SIZE_KEY, None)  # the release reader states the pixel sizes (a table's, a header's)
     if info.get("shape", image.shape) != image.shape:
         meta["file_shape"] = info["shape"]
-    if not mask_paths:
-        return image, np.zeros(image.shape, bool), None, meta
     try:
         files = [m for m in mask_paths if not hasattr(m, "render")]  # a mask drawn by an annotation file renders
         mask = read_mask(files, shape=image.shape) if files else np.zeros(image.shape[:2], bool)
@@ -140,16 +136,12 @@ def _read_keeping_image(item, index: int):
                                                     f"{getattr(exc, 'reason', str(exc))}"), meta
 
 
-def _edits(a: str, b: str) -> int:
-    """The edit distance of two short strings: insertions, deletions, substitutions and swaps of two
-    neighbouring letters (optimal string alignment), each one edit."""
-    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
+def _one_edit(a: str, b: str) -> bool:
+    """Whether two different strings are one edit apart: a letter added, dropped or changed, or two
+    neighbouring letters swapped (optimal string alignment distance 1), from their first difference."""
+    i = next((k for k, (u, v) in enumerate(zip(a, b)) if u != v), min(len(a), len(b)))
+    return (a[i + 1:] in (b[i:], b[i + 1:]) or a[i:] == b[i + 1:]
+            or a[i:i + 2] == b[i:i + 2][::-1] and a[i + 2:] == b[i + 2:])
 
 
 #: The shortest word :func:`plausible_typo` takes for a typo of another: shorter labels are codes
@@ -197,7 +189,7 @@ def plausible_typo(a: str, b: str) -> bool:
         return True
     if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded(x, y):
         return False
-    return _edits(x, y) == 1
+    return _one_edit(x, y)
 
 
 def _check_label_spellings(labels: Sequence[str], where: str) -> None:
