@@ -112,17 +112,16 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     if n == 0 or np.unique(target).size < 2:
         return []
     images = data.data if getattr(data, "data", None) is not None else data.images
-    exact = duplicate_groups(images, mode="exact", n_jobs=n_jobs)
-    out = [LabelConflict(m, "identical") for m in _mixed(_components(n, [exact]), target)]
+    exact = np.asarray(duplicate_groups(images, mode="exact", n_jobs=n_jobs))
     rows, cols, _ = hash_pairs(image_hashes(images, n_jobs=n_jobs), SAME_IMAGE_BITS)
-    same = _components(n, [exact, (rows, cols)])
-    labellings = [same]
+    labellings = [exact, _components(n, [exact, (rows, cols)])]
     if near:  # groups that are near-duplicate groups already (a folder of class folders) are not grouped again
         given = getattr(data, "groups", None)
         grouped = given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n
         near_groups = np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs)
-        labellings.append(_components(n, [same, near_groups]))
-    for kind, grouping in zip(CONFLICT_KINDS[1:], labellings):
+        labellings.append(_components(n, [labellings[1], near_groups]))
+    out: list[LabelConflict] = []
+    for kind, grouping in zip(CONFLICT_KINDS, labellings):
         taken = {int(i) for c in out for i in c.indices}
         out += [LabelConflict(m, kind) for m in _mixed(grouping, target) if not set(m.tolist()) <= taken]
     return out
