@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import PIXEL_SIZE_KEY, ImageError, ImageRecord
-from ..io import loaded_meta, mask_at_work, read_at_work, read_mask
+from ..io import _ON_ERROR, loaded_meta, mask_at_work, read_at_work, read_mask
 from ._home import _default_homes, get_data_home
 
 
@@ -77,7 +77,6 @@ def subset(data: Bunch, idx) -> Bunch:
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm")
-_ON_ERROR = ("raise", "skip")
 
 
 def _check_loader_choices(on_error: str, groups) -> None:

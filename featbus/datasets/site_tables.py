@@ -8,11 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from sklearn.utils import Bunch
 
 from ..io import warn_skipped
-from ._common import _check_loader_choices, _data_root
+from ._common import _check_loader_choices, _classes_text, _data_root
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,6 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
 def site_description(spec: SiteTable, data: Bunch, summary) -> str:
     """A site's :attr:`Bunch.DESCR`: its citation (what its licence asks for), then what was read."""
     unused = sum(1 for r in summary.left_out if r.reason == "no image")
-    counts = np.bincount(data.target, minlength=len(data.target_names))
     return (f"{spec.citation}, folder {str(summary.root)!r}: {len(data.paths)} images of {summary.n_patients} "
-            f"patients, classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
+            f"patients, {_classes_text(data.target, data.target_names.tolist())}; groups are patients "
             f"({summary.group_column})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
