@@ -9,9 +9,8 @@ __all__ = ["get_data_home"]
 
 
 def _default_homes() -> list[Path]:
-    """The default data folders, in the order tried: ``../shared/data`` from the working
-    directory, then the ``shared/data`` beside the source checkout featbus is imported from
-    (only when it runs from a checkout: the folder above the package holds ``pyproject.toml``)."""
+    """The default data folders, steps 3 and 4 of :func:`get_data_home` (a source checkout: the folder
+    above the package holds ``pyproject.toml``)."""
     homes = [Path.cwd().parent / "shared" / "data"]
     repo = Path(__file__).resolve().parents[2]
     if (repo / "pyproject.toml").is_file() and (repo / "featbus" / "__init__.py").is_file():

@@ -14,10 +14,8 @@ from ._common import subset
 __all__ = ["CONFLICT_RESOLUTIONS", "CONFLICT_KINDS", "SAME_IMAGE_BITS", "LabelConflict", "label_conflicts",
            "conflicts_text", "resolve_label_conflicts"]
 
-#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: identical
-#: images under two labels are an error naming the files, the other kinds are named), ``drop``
-#: every image of a conflicting group, keep the label of the group's ``first`` image (in reading
-#: order) and drop the others, or ``keep`` them all as labelled.
+#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: identical images
+#: are an error naming the files, the other kinds named), else as :func:`resolve_label_conflicts` says.
 CONFLICT_RESOLUTIONS = ("refuse", "drop", "first", "keep")
 
 
@@ -33,10 +31,8 @@ class LabelConflict(NamedTuple):
 
     #: the images' indices, in reading order
     indices: np.ndarray
-    #: ``"identical"``: identical pixels (a file copied into two class folders); ``"same frame"``:
-    #: whole-image hashes within :data:`SAME_IMAGE_BITS` bits (the frame saved twice, a few rows
-    #: cropped); ``"near-duplicates"``: one near-duplicate group only (perhaps the same lesion,
-    #: perhaps two alike)
+    #: one of :data:`CONFLICT_KINDS`, as :func:`label_conflicts` tells them (``"identical"``: a file copied
+    #: into two class folders; ``"near-duplicates"``: perhaps the same lesion, perhaps two alike)
     kind: str
 
 

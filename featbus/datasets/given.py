@@ -1,10 +1,8 @@
 """What a command that needs no labels is given (``featbus predict``, ``featbus segment predict``,
-``featbus adapt --unlabelled``): folders and manifests read by the release reader, as ``featbus read``
-and ``featbus train`` read DATA (one listing, one paragraph, one pixel-size rule), and the lesion masks
-among image files given one by one.
-
-Light: this module and the reader import no data-set loader and no pixel reading (the command reads the
-pixels itself, lazily), so a cold ``featbus predict`` imports what the model needs and the reader's rules.
+``featbus adapt --unlabelled``): folders and manifests read by the release reader as ``featbus read`` and
+``featbus train`` read DATA, and the lesion masks among image files given one by one. Light: neither this
+module nor the reader imports a data-set loader or reads pixels (the command does, lazily), so a cold
+``featbus predict`` imports what the model needs and the reader's rules.
 """
 
 from __future__ import annotations

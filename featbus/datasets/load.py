@@ -26,15 +26,11 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
       :meth:`~featbus.datasets.Release.write_index` (``featbus read DATA --index FILE``);
     * a mini-MIAS folder (``Info.txt`` beside ``mdbNNN`` images): :func:`load_mias` with
       ``task``, women as groups;
-    * any other folder: a release as its publisher ships it, its layout worked out from the files by
-      :func:`~featbus.datasets.read_release` (image files anywhere under it, masks beside them or in
-      a mask folder and never a sample, the table naming the images with its label and patient
-      columns, classes from folder names only when nothing else labels the images), then read by
-      :meth:`~featbus.datasets.Release.to_bunch`. Class folders (BUSI), BUS-BRA and
-      BrEaST-Lesions-USG (their tables beside class folders or as shipped), hospital exports
-      (``images/`` + ``masks/`` or ``original/`` + ``GT/`` beside a CSV or Excel table) are such
-      releases. Images without a patient column, patient folder or ``PREFIX_NUMBER`` names are
-      grouped as near-duplicates.
+    * any other folder, or a release in one file (a zip or tar archive, an .npz): a release as its publisher
+      ships it, its layout worked out by :func:`~featbus.datasets.read_release` (its rules), then read by
+      :meth:`~featbus.datasets.Release.to_bunch`: class folders (BUSI), BUS-BRA and BrEaST-Lesions-USG as
+      shipped, hospital exports. Images without a patient column, patient folder or ``PREFIX_NUMBER`` names
+      are grouped as near-duplicates.
 
     ``Bunch.release_summary`` is the :class:`~featbus.datasets.ReleaseSummary` of what was read.
 
