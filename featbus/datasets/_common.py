@@ -208,8 +208,7 @@ def _check_label_spellings(labels: Sequence[str], where: str) -> None:
         spellings.setdefault(str(label).strip().casefold(), []).append(str(label))
     for names in spellings.values():
         if len(names) > 1:
-            names = sorted(names)
-            raise ValueError(f"labels {' and '.join(repr(n) for n in names)} of {where} differ only in case or "
+            raise ValueError(f"labels {' and '.join(map(repr, sorted(names)))} of {where} differ only in case or "
                              "surrounding spaces: write one class one way (featbus would read them as "
                              f"{len(names)} classes)")
 

@@ -127,5 +127,4 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
     data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                         duplicate_threshold=duplicate_threshold)
     data.DESCR = f"Export {str(root)!r} ({s.table.name}): " + data.DESCR
-    data.label_notes = list(s.label_notes)
     return data

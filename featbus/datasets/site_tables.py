@@ -39,9 +39,8 @@ class SiteTable:
 
     def is_folder(self, root: str | os.PathLike) -> bool:
         """Whether ``root`` holds this table beside class sub-folders."""
-        root = Path(root)
-        return (root.is_dir() and (root / self.file).is_file()
-                and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()))
+        root = Path(root)  # a folder holds the table: root.is_dir() is implied
+        return (root / self.file).is_file() and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir())
 
 
 #: The tables :func:`load_data` recognises, by the data set that ships them.
