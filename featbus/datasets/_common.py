@@ -213,17 +213,14 @@ def _check_label_spellings(labels: Sequence[str], where: str) -> None:
                              f"{len(names)} classes)")
 
 
-def _default_data_dir(name: str) -> Path | None:
-    """The site folder ``name`` (``busi``...): in :func:`~featbus.get_data_home` (``$FEATBUS_DATA``
-    first), else in its default folders (``../shared/data``...); ``None`` when none holds it."""
-    homes = [get_data_home(), *_default_homes()]
-    return next((home / name for home in homes if (home / name).is_dir()), None)
-
-
 def _data_root(root, key: str, name: str, holding: str):
-    """``root``, else the site folder ``key`` (:func:`_default_data_dir`); neither: a
-    :class:`FileNotFoundError` saying what ``root=`` names (``holding``) for the data set ``name``."""
-    found = root if root is not None else _default_data_dir(key)
+    """``root``, else the site folder ``key`` (``busi``...) in :func:`~featbus.get_data_home` (``$FEATBUS_DATA``
+    first), else in its default folders (``../shared/data``...); neither: a :class:`FileNotFoundError` saying
+    what ``root=`` names (``holding``) for the data set ``name``."""
+    if root is not None:
+        return root
+    homes = [get_data_home(), *_default_homes()]
+    found = next((home / key for home in homes if (home / key).is_dir()), None)
     if found is None:
         raise FileNotFoundError(f"{name} not found: pass root= ({holding}) or set FEATBUS_DATA to the folder "
                                 f"holding {key}/")
