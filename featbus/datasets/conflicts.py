@@ -41,9 +41,8 @@ CONFLICT_KINDS = ("identical", "same frame", "near-duplicates")
 
 
 def _components(n: int, groupings) -> np.ndarray:
-    """Union of several groupings (arrays of labels, or ``(rows, cols)`` pairs): component labels
-    (:func:`featbus.model_selection._groups_from_pairs`, each label array linking an image to the
-    first of its label)."""
+    """The component labels of the union of several groupings: ``(rows, cols)`` pairs, or label arrays (each
+    image linked to the first of its label)."""
     from ..model_selection import _groups_from_pairs
 
     rows, cols = [np.zeros(0, int)], [np.zeros(0, int)]

@@ -1,13 +1,6 @@
-"""A hospital's export as downloaded: an image folder, a mask folder of the same file names and a
-table naming each image's label (and patient), read as one labelled data set.
-
-Layout::
-
-    export/
-      images/   case001_1.png  case001_2.png  case002_1.png ...
-      masks/    case001_1.png  case001_2.png  ...           (optional; RGB or gray)
-      labels.csv                                            (``,`` ``;`` or tab, a BOM is fine;
-                                                             or an Excel table, .xlsx / .xls)
+"""A hospital's export as downloaded: an image folder, a mask folder of the same file names (optional; RGB
+or gray) and a table naming each image's label (and patient; CSV, ``,`` ``;`` or tab, a BOM is fine, or
+Excel), read as one labelled data set: the layouts in the user guide's "Your hospital's export".
 
 An export is one shape of release: :func:`load_export` is a thin user of
 :func:`featbus.datasets.read_release` (the table, its image, label and patient columns, the masks

@@ -19,7 +19,6 @@ from ._release_tables import SourceRefused, tables_read_once
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
-    LeftOut,
     Release,
     ReleaseError,
     ReleaseSummary,
@@ -30,8 +29,8 @@ from .sources import extra_suffixes, read_sources
 from .sources._refs import is_release_file
 from .sources.index import manifest_images
 
-__all__ = ["LEFT_OUT_REASONS", "MANIFEST_COLUMNS", "PATIENT_SOURCES", "LeftOut", "Release",
-           "ReleaseError", "ReleaseSummary", "escape_cell", "manifest_images", "read_release", "unescape_cell"]
+__all__ = ["LEFT_OUT_REASONS", "MANIFEST_COLUMNS", "PATIENT_SOURCES", "Release", "ReleaseError", "ReleaseSummary",
+           "escape_cell", "manifest_images", "read_release", "unescape_cell"]
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,

@@ -56,8 +56,7 @@ def load_sample(*, classes: Sequence[str] | None = None) -> Bunch:
     if classes is not None:
         names = data.target_names.tolist()
         classes = [str(c) for c in classes]
-        unknown = [c for c in classes if c not in names]
-        if unknown:
+        if unknown := [c for c in classes if c not in names]:
             raise ValueError(f"the sample has no class(es) {unknown}: its classes are {names}")
         data = subset(data, [i for i, t in enumerate(data.target) if names[t] in classes])
         data.target = np.array([classes.index(names[t]) for t in data.target], dtype=int)
