@@ -152,14 +152,6 @@ TYPO_MIN_LENGTH = 5
 _GRADE = re.compile(r"^(\d+[a-z]?|[a-z])$")
 
 
-def graded(a: str, b: str) -> bool:
-    """Whether two labels are two grades of one scale: the same words but one, a grade in both
-    (``'BI-RADS 4'`` / ``'BI-RADS 5'``, ``'DENSITY A'`` / ``'DENSITY C'``, ``'4a'`` / ``'4c'``)."""
-    x, y = re.findall(r"[0-9a-z]+", a.casefold()), re.findall(r"[0-9a-z]+", b.casefold())
-    differ = [(u, v) for u, v in zip(x, y) if u != v]
-    return len(x) == len(y) and len(differ) == 1 and all(_GRADE.match(t) for t in differ[0])
-
-
 def plausible_typo(a: str, b: str) -> bool:
     """Whether one label is plausibly a typo of another, so that featbus may say "a misspelling".
 
@@ -186,7 +178,10 @@ def plausible_typo(a: str, b: str) -> bool:
     x, y = str(a).strip().casefold(), str(b).strip().casefold()
     if x == y:
         return True
-    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded(x, y):
+    words = re.findall(r"[0-9a-z]+", x), re.findall(r"[0-9a-z]+", y)
+    differ = [(u, v) for u, v in zip(*words) if u != v]  # two grades of one scale: the same words but one grade
+    graded = len(words[0]) == len(words[1]) and len(differ) == 1 and all(_GRADE.match(t) for t in differ[0])
+    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded:
         return False
     return _one_edit(x, y)
 

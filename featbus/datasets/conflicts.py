@@ -55,13 +55,6 @@ def _components(n: int, groupings) -> np.ndarray:
     return _groups_from_pairs(n, np.concatenate(rows), np.concatenate(cols))
 
 
-def _mixed(labels: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
-    """The components of ``labels`` under two or more targets, in order of their first image."""
-    order = np.argsort(labels, kind="stable")
-    members = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
-    return [m for m in sorted(members, key=lambda m: m[0]) if np.unique(target[m]).size > 1]
-
-
 def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[LabelConflict]:
     """The groups of images that are one image, or near-duplicates, under two or more labels.
 
@@ -116,9 +109,12 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
         near_groups = np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs)
         labellings.append(_components(n, [labellings[1], near_groups]))
     out: list[LabelConflict] = []
-    for kind, grouping in zip(CONFLICT_KINDS, labellings):
+    for kind, labels in zip(CONFLICT_KINDS, labellings):  # each kind's groups under two or more targets
+        order = np.argsort(labels, kind="stable")
+        members = sorted(np.split(order, np.flatnonzero(np.diff(labels[order])) + 1), key=lambda m: m[0])
         taken = {int(i) for c in out for i in c.indices}
-        out += [LabelConflict(m, kind) for m in _mixed(grouping, target) if not set(m.tolist()) <= taken]
+        out += [LabelConflict(m, kind) for m in members
+                if np.unique(target[m]).size > 1 and not set(m.tolist()) <= taken]
     return out
 
 
