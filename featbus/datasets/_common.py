@@ -135,14 +135,6 @@ def _read_keeping_image(item, index: int):
                                                     f"{getattr(exc, 'reason', str(exc))}"), meta
 
 
-def _one_edit(a: str, b: str) -> bool:
-    """Whether two different strings are one edit apart: a letter added, dropped or changed, or two
-    neighbouring letters swapped (optimal string alignment distance 1), from their first difference."""
-    i = next((k for k, (u, v) in enumerate(zip(a, b)) if u != v), min(len(a), len(b)))
-    return (a[i + 1:] in (b[i:], b[i + 1:]) or a[i:] == b[i + 1:]
-            or a[i:i + 2] == b[i:i + 2][::-1] and a[i + 2:] == b[i + 2:])
-
-
 #: The shortest word :func:`plausible_typo` takes for a typo of another: shorter labels are codes
 #: (LP, LN, FA, FAD, IDC, ILC, DCIS, LCIS) whose one-letter differences are different findings.
 TYPO_MIN_LENGTH = 5
@@ -183,7 +175,9 @@ def plausible_typo(a: str, b: str) -> bool:
     graded = len(words[0]) == len(words[1]) and len(differ) == 1 and all(_GRADE.match(t) for t in differ[0])
     if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded:
         return False
-    return _one_edit(x, y)
+    i = next((k for k, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))  # one edit from there on
+    return (x[i + 1:] in (y[i:], y[i + 1:]) or x[i:] == y[i + 1:]
+            or x[i:i + 2] == y[i:i + 2][::-1] and x[i + 2:] == y[i + 2:])
 
 
 def _check_label_spellings(labels: Sequence[str], where: str) -> None:
