@@ -29,11 +29,10 @@ __all__ = ["load_export", "refuse_no_class_folders"]
 
 
 def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
-    """Refuse, saying what it holds, a folder read as class folders that has none, or two of whose
-    sub-folders are images and their masks: their image files pair one to one (the same stems, a mask's
-    ``a_mask`` naming ``a``) and the masks' folder says so by its name, else holds mask-like images where
-    the other does not (class folders may share file names: 1.png, 2.png... in each). Nothing labels its
-    images."""
+    """Refuse, saying what it holds, a folder read as class folders that has none, or two of whose sub-folders
+    are images and masks (nothing labels them): their files pair one to one (the same stems, ``a_mask`` naming
+    ``a``) and the masks' folder says so by its name, else holds mask-like images where the other does not
+    (class folders may share file names: 1.png, 2.png... in each)."""
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not subdirs:
         raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
