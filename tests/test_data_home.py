@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import featbus.datasets._common as common_module
 import featbus.datasets._home as home_module
 from featbus import get_data_home
 from featbus.datasets import get_data_home as from_datasets
-from featbus.datasets._common import _default_data_dir
+from featbus.datasets._common import _data_root
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -77,11 +79,12 @@ def test_the_site_folders_go_through_get_data_home(monkeypatch, tmp_path):
     monkeypatch.setattr(home_module, "_default_homes", lambda: [default])
     monkeypatch.setattr(common_module, "_default_homes", lambda: [default])
     monkeypatch.setenv("FEATBUS_DATA", str(env))
-    assert _default_data_dir("busi") == env / "busi"  # $FEATBUS_DATA/<key> first
-    assert _default_data_dir("bus-bra") == default / "bus-bra"  # else the default folder
-    assert _default_data_dir("mini-mias") is None
+    assert _data_root(None, "busi", "BUSI", "") == env / "busi"  # $FEATBUS_DATA/<key> first
+    assert _data_root(None, "bus-bra", "BUS-BRA", "") == default / "bus-bra"  # else the default folder
+    with pytest.raises(FileNotFoundError, match="mini-MIAS not found"):
+        _data_root(None, "mini-mias", "mini-MIAS", "")
     monkeypatch.delenv("FEATBUS_DATA")
-    assert _default_data_dir("busi") == default / "busi"
+    assert _data_root(None, "busi", "BUSI", "") == default / "busi"
 
 
 def test_one_function_on_both_faces():

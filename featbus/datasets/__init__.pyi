@@ -16,7 +16,6 @@ from .patches import lesion_patches
 from .phantoms import PHANTOM_CLASSES, make_phantoms
 from .release import (
            MANIFEST_COLUMNS,
-           MANIFEST_SPLITS,
            Release,
            ReleaseError,
            ReleaseSummary,

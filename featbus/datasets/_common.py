@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._records import PIXEL_SIZE_KEY, ImageError, ImageRecord
-from ..io import loaded_meta, mask_at_work, read_at_work, read_mask
+from ..io import _ON_ERROR, loaded_meta, mask_at_work, read_at_work, read_mask
 from ._home import _default_homes, get_data_home
 
 
@@ -77,7 +77,6 @@ def subset(data: Bunch, idx) -> Bunch:
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".dcm")
-_ON_ERROR = ("raise", "skip")
 
 
 def _check_loader_choices(on_error: str, groups) -> None:
@@ -107,12 +106,10 @@ def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:
 
 
 def _read_keeping_image(item, index: int):
-    """One image of :meth:`~featbus.datasets.Release.to_bunch` (``map_images`` passes ``index``) at its working
-    size (:data:`featbus.io.WORK_PIXELS`) with the union of its masks: ``(image, mask, None, meta)``. A mask
-    that does not fit or cannot be read is dropped, the image kept (``(image, empty mask, why, meta)``), for
-    the caller to refuse or skip where masks are needed (:func:`featbus.cli._data._load_folder`). ``meta``:
-    :func:`featbus.io.loaded_meta`, plus ``"file_shape"`` where the file was reduced. An unreadable image:
-    ``("error", path, reason)``."""
+    """One image of :meth:`~featbus.datasets.Release.to_bunch` at its working size (:data:`featbus.io.WORK_PIXELS`)
+    with the union of its masks: ``(image, mask, None, meta)``, ``meta`` holding ``"file_shape"`` where the file
+    was reduced. A mask that does not fit or cannot be read is dropped, the image kept for the caller to refuse
+    or skip: ``(image, empty mask, why, meta)``. An unreadable image: ``("error", path, reason)``."""
     image_path, mask_paths = item
     info: dict = {}
     try:
@@ -125,8 +122,6 @@ def _read_keeping_image(item, index: int):
     meta.pop(PIXEL_SIZE_KEY, None)  # the release reader states the pixel sizes (a table's, a header's)
     if info.get("shape", image.shape) != image.shape:
         meta["file_shape"] = info["shape"]
-    if not mask_paths:
-        return image, np.zeros(image.shape, bool), None, meta
     try:
         files = [m for m in mask_paths if not hasattr(m, "render")]  # a mask drawn by an annotation file renders
         mask = read_mask(files, shape=image.shape) if files else np.zeros(image.shape[:2], bool)
@@ -140,18 +135,6 @@ def _read_keeping_image(item, index: int):
                                                     f"{getattr(exc, 'reason', str(exc))}"), meta
 
 
-def _edits(a: str, b: str) -> int:
-    """The edit distance of two short strings: insertions, deletions, substitutions and swaps of two
-    neighbouring letters (optimal string alignment), each one edit."""
-    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
-
-
 #: The shortest word :func:`plausible_typo` takes for a typo of another: shorter labels are codes
 #: (LP, LN, FA, FAD, IDC, ILC, DCIS, LCIS) whose one-letter differences are different findings.
 TYPO_MIN_LENGTH = 5
@@ -159,14 +142,6 @@ TYPO_MIN_LENGTH = 5
 
 #: A grade: a number with an optional letter (``4``, ``4a``) or a single letter (``A``).
 _GRADE = re.compile(r"^(\d+[a-z]?|[a-z])$")
-
-
-def graded(a: str, b: str) -> bool:
-    """Whether two labels are two grades of one scale: the same words but one, a grade in both
-    (``'BI-RADS 4'`` / ``'BI-RADS 5'``, ``'DENSITY A'`` / ``'DENSITY C'``, ``'4a'`` / ``'4c'``)."""
-    x, y = re.findall(r"[0-9a-z]+", a.casefold()), re.findall(r"[0-9a-z]+", b.casefold())
-    differ = [(u, v) for u, v in zip(x, y) if u != v]
-    return len(x) == len(y) and len(differ) == 1 and all(_GRADE.match(t) for t in differ[0])
 
 
 def plausible_typo(a: str, b: str) -> bool:
@@ -195,9 +170,14 @@ def plausible_typo(a: str, b: str) -> bool:
     x, y = str(a).strip().casefold(), str(b).strip().casefold()
     if x == y:
         return True
-    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded(x, y):
+    words = re.findall(r"[0-9a-z]+", x), re.findall(r"[0-9a-z]+", y)
+    differ = [(u, v) for u, v in zip(*words) if u != v]  # two grades of one scale: the same words but one grade
+    graded = len(words[0]) == len(words[1]) and len(differ) == 1 and all(_GRADE.match(t) for t in differ[0])
+    if min(len(x), len(y)) < TYPO_MIN_LENGTH or x in y or y in x or graded:
         return False
-    return _edits(x, y) == 1
+    i = next((k for k, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))  # one edit from there on
+    return (x[i + 1:] in (y[i:], y[i + 1:]) or x[i:] == y[i + 1:]
+            or x[i:i + 2] == y[i:i + 2][::-1] and x[i + 2:] == y[i + 2:])
 
 
 def _check_label_spellings(labels: Sequence[str], where: str) -> None:
@@ -217,23 +197,19 @@ def _check_label_spellings(labels: Sequence[str], where: str) -> None:
         spellings.setdefault(str(label).strip().casefold(), []).append(str(label))
     for names in spellings.values():
         if len(names) > 1:
-            names = sorted(names)
-            raise ValueError(f"labels {' and '.join(repr(n) for n in names)} of {where} differ only in case or "
+            raise ValueError(f"labels {' and '.join(map(repr, sorted(names)))} of {where} differ only in case or "
                              "surrounding spaces: write one class one way (featbus would read them as "
                              f"{len(names)} classes)")
 
 
-def _default_data_dir(name: str) -> Path | None:
-    """The site folder ``name`` (``busi``...): in :func:`~featbus.get_data_home` (``$FEATBUS_DATA``
-    first), else in its default folders (``../shared/data``...); ``None`` when none holds it."""
-    homes = [get_data_home(), *_default_homes()]
-    return next((home / name for home in homes if (home / name).is_dir()), None)
-
-
 def _data_root(root, key: str, name: str, holding: str):
-    """``root``, else the site folder ``key`` (:func:`_default_data_dir`); neither: a
-    :class:`FileNotFoundError` saying what ``root=`` names (``holding``) for the data set ``name``."""
-    found = root if root is not None else _default_data_dir(key)
+    """``root``, else the site folder ``key`` (``busi``...) in :func:`~featbus.get_data_home` (``$FEATBUS_DATA``
+    first), else in its default folders (``../shared/data``...); neither: a :class:`FileNotFoundError` saying
+    what ``root=`` names (``holding``) for the data set ``name``."""
+    if root is not None:
+        return root
+    homes = [get_data_home(), *_default_homes()]
+    found = next((home / key for home in homes if (home / key).is_dir()), None)
     if found is None:
         raise FileNotFoundError(f"{name} not found: pass root= ({holding}) or set FEATBUS_DATA to the folder "
                                 f"holding {key}/")

@@ -7,14 +7,10 @@ from pathlib import Path
 
 __all__ = ["get_data_home"]
 
-#: The environment variable that names the data folder (scikit-learn's ``SCIKIT_LEARN_DATA``).
-DATA_ENV = "FEATBUS_DATA"
-
 
 def _default_homes() -> list[Path]:
-    """The default data folders, in the order tried: ``../shared/data`` from the working
-    directory, then the ``shared/data`` beside the source checkout featbus is imported from
-    (only when it runs from a checkout: the folder above the package holds ``pyproject.toml``)."""
+    """The default data folders, steps 3 and 4 of :func:`get_data_home` (a source checkout: the folder
+    above the package holds ``pyproject.toml``)."""
     homes = [Path.cwd().parent / "shared" / "data"]
     repo = Path(__file__).resolve().parents[2]
     if (repo / "pyproject.toml").is_file() and (repo / "featbus" / "__init__.py").is_file():
@@ -74,7 +70,7 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     >>> busi = get_data_home() / "busi"  # where load_busi() looks first
     """
     if data_home is None:
-        data_home = os.environ.get(DATA_ENV) or None
+        data_home = os.environ.get("FEATBUS_DATA") or None
     if data_home is None:
         homes = _default_homes()
         data_home = next((home for home in homes if home.is_dir()), homes[0])

@@ -36,9 +36,8 @@ def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "rais
     its mask ``<ID>_mask.png``, and ``bus_data.csv`` at the root, one row per image: ``ID``,
     ``Case`` (the patient), ``Pathology`` (the biopsy-proven label), and descriptive columns
     (``Histology``, ``BIRADS``, ``Device``, ``Side``, ``BBOX``...). Images of one ``Case`` (two
-    views of one lesion, ``-l``/``-r``, or several lesions of one woman) share a group, so every
-    split and every bootstrap interval keeps a patient whole. Rows without an image are fine (a
-    subset of the data set); an image without a row cannot be given its patient.
+    views of one lesion, ``-l``/``-r``, or several lesions of one woman) are one patient, kept whole
+    as :func:`load_site_table_folder` keeps them.
 
     Parameters
     ----------

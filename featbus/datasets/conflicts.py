@@ -14,10 +14,8 @@ from ._common import subset
 __all__ = ["CONFLICT_RESOLUTIONS", "CONFLICT_KINDS", "SAME_IMAGE_BITS", "LabelConflict", "label_conflicts",
            "conflicts_text", "resolve_label_conflicts"]
 
-#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: identical
-#: images under two labels are an error naming the files, the other kinds are named), ``drop``
-#: every image of a conflicting group, keep the label of the group's ``first`` image (in reading
-#: order) and drop the others, or ``keep`` them all as labelled.
+#: How ``featbus train --conflicting-labels`` resolves them: ``refuse`` (the default: identical images
+#: are an error naming the files, the other kinds named), else as :func:`resolve_label_conflicts` says.
 CONFLICT_RESOLUTIONS = ("refuse", "drop", "first", "keep")
 
 
@@ -33,10 +31,8 @@ class LabelConflict(NamedTuple):
 
     #: the images' indices, in reading order
     indices: np.ndarray
-    #: ``"identical"``: identical pixels (a file copied into two class folders); ``"same frame"``:
-    #: whole-image hashes within :data:`SAME_IMAGE_BITS` bits (the frame saved twice, a few rows
-    #: cropped); ``"near-duplicates"``: one near-duplicate group only (perhaps the same lesion,
-    #: perhaps two alike)
+    #: one of :data:`CONFLICT_KINDS`, as :func:`label_conflicts` tells them (``"identical"``: a file copied
+    #: into two class folders; ``"near-duplicates"``: perhaps the same lesion, perhaps two alike)
     kind: str
 
 
@@ -45,9 +41,8 @@ CONFLICT_KINDS = ("identical", "same frame", "near-duplicates")
 
 
 def _components(n: int, groupings) -> np.ndarray:
-    """Union of several groupings (arrays of labels, or ``(rows, cols)`` pairs): component labels
-    (:func:`featbus.model_selection._groups_from_pairs`, each label array linking an image to the
-    first of its label)."""
+    """The component labels of the union of several groupings: ``(rows, cols)`` pairs, or label arrays (each
+    image linked to the first of its label)."""
     from ..model_selection import _groups_from_pairs
 
     rows, cols = [np.zeros(0, int)], [np.zeros(0, int)]
@@ -58,13 +53,6 @@ def _components(n: int, groupings) -> np.ndarray:
         rows.append(np.asarray(grouping[0], dtype=int))
         cols.append(np.asarray(grouping[1], dtype=int))
     return _groups_from_pairs(n, np.concatenate(rows), np.concatenate(cols))
-
-
-def _mixed(labels: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
-    """The components of ``labels`` under two or more targets, in order of their first image."""
-    order = np.argsort(labels, kind="stable")
-    members = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
-    return [m for m in sorted(members, key=lambda m: m[0]) if np.unique(target[m]).size > 1]
 
 
 def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None) -> list[LabelConflict]:
@@ -112,19 +100,21 @@ def label_conflicts(data: Bunch, *, near: bool = True, n_jobs: int | None = None
     if n == 0 or np.unique(target).size < 2:
         return []
     images = data.data if getattr(data, "data", None) is not None else data.images
-    exact = duplicate_groups(images, mode="exact", n_jobs=n_jobs)
-    out = [LabelConflict(m, "identical") for m in _mixed(_components(n, [exact]), target)]
+    exact = np.asarray(duplicate_groups(images, mode="exact", n_jobs=n_jobs))
     rows, cols, _ = hash_pairs(image_hashes(images, n_jobs=n_jobs), SAME_IMAGE_BITS)
-    same = _components(n, [exact, (rows, cols)])
-    labellings = [same]
+    labellings = [exact, _components(n, [exact, (rows, cols)])]
     if near:  # groups that are near-duplicate groups already (a folder of class folders) are not grouped again
         given = getattr(data, "groups", None)
         grouped = given is not None and getattr(data, "near_duplicate_groups", False) and len(given) == n
         near_groups = np.asarray(given) if grouped else duplicate_groups(images, n_jobs=n_jobs)
-        labellings.append(_components(n, [same, near_groups]))
-    for kind, grouping in zip(CONFLICT_KINDS[1:], labellings):
+        labellings.append(_components(n, [labellings[1], near_groups]))
+    out: list[LabelConflict] = []
+    for kind, labels in zip(CONFLICT_KINDS, labellings):  # each kind's groups under two or more targets
+        order = np.argsort(labels, kind="stable")
+        members = sorted(np.split(order, np.flatnonzero(np.diff(labels[order])) + 1), key=lambda m: m[0])
         taken = {int(i) for c in out for i in c.indices}
-        out += [LabelConflict(m, kind) for m in _mixed(grouping, target) if not set(m.tolist()) <= taken]
+        out += [LabelConflict(m, kind) for m in members
+                if np.unique(target[m]).size > 1 and not set(m.tolist()) <= taken]
     return out
 
 

@@ -1,18 +1,10 @@
-"""A hospital's export as downloaded: an image folder, a mask folder of the same file names and a
-table naming each image's label (and patient), read as one labelled data set.
-
-Layout::
-
-    export/
-      images/   case001_1.png  case001_2.png  case002_1.png ...
-      masks/    case001_1.png  case001_2.png  ...           (optional; RGB or gray)
-      labels.csv                                            (``,`` ``;`` or tab, a BOM is fine;
-                                                             or an Excel table, .xlsx / .xls)
+"""A hospital's export as downloaded: an image folder, a mask folder of the same file names (optional; RGB
+or gray) and a table naming each image's label (and patient; CSV, ``,`` ``;`` or tab, a BOM is fine, or
+Excel), read as one labelled data set: the layouts in the user guide's "Your hospital's export".
 
 An export is one shape of release: :func:`load_export` is a thin user of
 :func:`featbus.datasets.read_release` (the table, its image, label and patient columns, the masks
 worked out from the files and said), stricter only in that a row naming no image is an error.
-:func:`paired_folders` says whether two sub-folders pair one to one (images and their masks).
 """
 
 from __future__ import annotations
@@ -27,69 +19,41 @@ from PIL import Image
 from sklearn.utils import Bunch
 
 from ..vocabulary import MASK_FOLDER, WORKING_LAYOUTS
-from ._common import IMAGE_EXTENSIONS, _check_loader_choices, _natural_key
+from ._common import IMAGE_EXTENSIONS, _check_loader_choices
 from ._release_rules import mask_parts
 from ._release_scan import one_level_down
 from .release import read_release
 from .sources.folders import masks_not_a_class
 
-__all__ = ["load_export", "paired_folders", "refuse_no_class_folders"]
+__all__ = ["load_export", "refuse_no_class_folders"]
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted((f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")
-                   and f.suffix.lower() in IMAGE_EXTENSIONS), key=lambda f: _natural_key(f.name))
-
-
-def paired_folders(root: str | os.PathLike) -> tuple[Path, Path] | None:
-    """Two sub-folders of ``root`` whose image files pair one to one (the same file stems):
-    ``(images, masks)`` -- the one whose name says mask second -- else ``None``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> root = Path(tempfile.mkdtemp())
-    >>> for d in ("images", "masks"):
-    ...     (root / d).mkdir()
-    ...     for k in range(3):
-    ...         _ = (root / d / f"{k}.png").write_bytes(b"")
-    >>> [p.name for p in paired_folders(root)]
-    ['images', 'masks']
-    """
-    root = Path(root)
+def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
+    """Refuse, saying what it holds, a folder read as class folders that has none, or two of whose sub-folders
+    are images and masks (nothing labels them): their files pair one to one (the same stems, ``a_mask`` naming
+    ``a``) and the masks' folder says so by its name, else holds mask-like images where the other does not
+    (class folders may share file names: 1.png, 2.png... in each)."""
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files = {d: _files(d) for d in subdirs}
+    if not subdirs:
+        raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
+                         f"{one_level_down(root, None, extensions)}; featbus reads {WORKING_LAYOUTS}")
+    files = {d: [f for f in d.iterdir() if f.is_file() and not f.name.startswith(".")
+                 and f.suffix.lower() in IMAGE_EXTENSIONS] for d in subdirs}
     stems = {d: {f.stem.casefold() for f in files[d]} for d in subdirs}
-    as_masks = {d: {(mask_parts(f.stem) or (f.stem,))[0].casefold() for f in files[d]}  # 'a_mask' names 'a'
-                for d in subdirs}
-    # class folders may share file names (1.png, 2.png, ... in each class): a pair is an image
-    # folder and its masks only when one of them says so by its name or holds mask-like images
+    as_masks = {d: {(mask_parts(f.stem) or (f.stem,))[0].casefold() for f in files[d]} for d in subdirs}
     for a, b in itertools.combinations(subdirs, 2):
         for images, masks in ((a, b), (b, a)):
             if len(stems[images]) < 2 or stems[images] != as_masks[masks]:
                 continue
-            if MASK_FOLDER.search(masks.name) or (
-                    not MASK_FOLDER.search(images.name) and _mask_like(masks) and not _mask_like(images)):
-                return images, masks
-    return None
+            if MASK_FOLDER.search(masks.name) or (not MASK_FOLDER.search(images.name)
+                                                  and _mask_like(files[masks]) and not _mask_like(files[images])):
+                raise ValueError(masks_not_a_class(masks.name, images.name))
 
 
-def refuse_no_class_folders(root: Path, extensions: tuple[str, ...]) -> None:
-    """Refuse, saying what it holds, a folder read as class folders that has none, or whose two
-    sub-folders are images and their masks (:func:`paired_folders`): nothing labels its images."""
-    if not any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
-        raise ValueError(f"{str(root)!r} has no class sub-folders (expected root/<class>/<image>): "
-                         f"{one_level_down(root, None, extensions)}; featbus reads {WORKING_LAYOUTS}")
-    pair = paired_folders(root)
-    if pair is not None:
-        raise ValueError(masks_not_a_class(pair[1].name, pair[0].name))
-
-
-def _mask_like(folder: Path) -> bool:
-    """Whether the first image of ``folder`` looks like a mask: at most two grey levels, or a colour
-    mask (a few colours, black among them: one colour per class on a black background)."""
-    first = min(_files(folder), default=None)
+def _mask_like(files: list[Path]) -> bool:
+    """Whether the first of ``files`` looks like a mask: at most two grey levels, or a colour mask (a few
+    colours, black among them: one colour per class on a black background)."""
+    first = min(files, default=None)
     if first is None:
         return False
     try:
@@ -155,5 +119,4 @@ def load_export(root: str | os.PathLike, *, image_column: str | None = None, lab
     data = rel.to_bunch(on_error=on_error, n_jobs=n_jobs, require_labels=require_labels,
                         duplicate_threshold=duplicate_threshold)
     data.DESCR = f"Export {str(root)!r} ({s.table.name}): " + data.DESCR
-    data.label_notes = list(s.label_notes)
     return data

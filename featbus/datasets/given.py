@@ -1,10 +1,8 @@
 """What a command that needs no labels is given (``featbus predict``, ``featbus segment predict``,
-``featbus adapt --unlabelled``): folders and manifests read by the release reader, as ``featbus read``
-and ``featbus train`` read DATA (one listing, one paragraph, one pixel-size rule), and the lesion masks
-among image files given one by one.
-
-Light: this module and the reader import no data-set loader and no pixel reading (the command reads the
-pixels itself, lazily), so a cold ``featbus predict`` imports what the model needs and the reader's rules.
+``featbus adapt --unlabelled``): folders and manifests read by the release reader as ``featbus read`` and
+``featbus train`` read DATA, and the lesion masks among image files given one by one. Light: neither this
+module nor the reader imports a data-set loader or reads pixels (the command does, lazily), so a cold
+``featbus predict`` imports what the model needs and the reader's rules.
 """
 
 from __future__ import annotations
@@ -77,18 +75,15 @@ def read_given(path: str | os.PathLike, *, mask_pattern: str | None = None) -> R
     from .sources._refs import is_release_file
 
     p = Path(path)
-    if p.is_file() and p.suffix.lower() == ".csv":
-        if mask_pattern is not None:
-            raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a manifest, whose "
-                               "'mask' columns name them: drop the option")
-        return read_index(p, missing="raise")  # a row without an image refused, as a missing file
-    if p.is_file() and is_release_file(p):  # a zip or tar archive, an .npz: a whole release in one file
-        if mask_pattern is not None:
-            raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is a release in one file: "
-                               "drop the option")
-    elif not p.is_dir():
+    manifest = p.is_file() and p.suffix.lower() == ".csv"
+    if not (manifest or p.is_dir() or p.is_file() and is_release_file(p)):  # a zip or tar archive, an .npz
         raise ReleaseError(f"{str(p)!r} is neither a folder, a CSV manifest nor a release in one file (an archive, "
                            "an .npz)")
+    if mask_pattern is not None and not p.is_dir():
+        what = "a manifest, whose 'mask' columns name them" if manifest else "a release in one file"
+        raise ReleaseError(f"--mask-pattern names a folder's mask files; {str(p)!r} is {what}: drop the option")
+    if manifest:
+        return read_index(p, missing="raise")  # a row without an image refused, as a missing file
     return read_release(p, mask_pattern=mask_pattern)
 
 

@@ -11,6 +11,8 @@ from sklearn.utils import Bunch
 from ..progress import find_stack_level
 from .folders import load_manifest
 from .mias import MIAS_TASKS, is_mias_folder, load_mias
+from .name_groups import name_groups
+from .release import read_release
 from .site_tables import SITE_TABLES, site_description
 from .sources._refs import is_release_file
 
@@ -26,15 +28,11 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
       :meth:`~featbus.datasets.Release.write_index` (``featbus read DATA --index FILE``);
     * a mini-MIAS folder (``Info.txt`` beside ``mdbNNN`` images): :func:`load_mias` with
       ``task``, women as groups;
-    * any other folder: a release as its publisher ships it, its layout worked out from the files by
-      :func:`~featbus.datasets.read_release` (image files anywhere under it, masks beside them or in
-      a mask folder and never a sample, the table naming the images with its label and patient
-      columns, classes from folder names only when nothing else labels the images), then read by
-      :meth:`~featbus.datasets.Release.to_bunch`. Class folders (BUSI), BUS-BRA and
-      BrEaST-Lesions-USG (their tables beside class folders or as shipped), hospital exports
-      (``images/`` + ``masks/`` or ``original/`` + ``GT/`` beside a CSV or Excel table) are such
-      releases. Images without a patient column, patient folder or ``PREFIX_NUMBER`` names are
-      grouped as near-duplicates.
+    * any other folder, or a release in one file (a zip or tar archive, an .npz): a release as its publisher
+      ships it, its layout worked out by :func:`~featbus.datasets.read_release` (its rules), then read by
+      :meth:`~featbus.datasets.Release.to_bunch`: class folders (BUSI), BUS-BRA and BrEaST-Lesions-USG as
+      shipped, hospital exports. Images without a patient column, patient folder or ``PREFIX_NUMBER`` names
+      are grouped as near-duplicates.
 
     ``Bunch.release_summary`` is the :class:`~featbus.datasets.ReleaseSummary` of what was read.
 
@@ -93,8 +91,6 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
         raise ValueError(f"task {task!r} relabels a mini-MIAS folder (Info.txt beside mdbNNN images); "
                          f"{str(path)!r} is not one, and its labels are read as they are: leave the task out, or "
                          "relabel the images yourself (class folders or a manifest's 'label' column)")
-    from .release import read_release
-
     if any(v is not None for v in (image_column, label_column, group_column, mask_pattern)) and (
             path.is_file() or is_mias_folder(path)):  # a manifest, an index, mini-MIAS: the reader's refusal
         read_release(path, image_column=image_column, label_column=label_column, group_column=group_column,
@@ -106,8 +102,6 @@ def load_data(path: str | os.PathLike, *, task: str = "severity", on_error: str 
     if path.is_dir() and is_mias_folder(path):
         data = load_mias(path, task=task, n_jobs=n_jobs)
         if group_pattern is not None:  # the women regrouped by the file names (said in one line)
-            from .name_groups import name_groups
-
             data.groups, data.groups_from, note = name_groups(data.paths, pattern=group_pattern)
             warnings.warn(note, UserWarning, stacklevel=find_stack_level())
             data.near_duplicate_groups = False

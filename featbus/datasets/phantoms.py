@@ -16,17 +16,14 @@ PHANTOM_CLASSES = ("benign", "malignant", "normal")
 
 def _class_counts(n_samples: int, weights) -> np.ndarray:
     k = len(PHANTOM_CLASSES)
-    if weights is None:
-        w = np.full(k, 1.0 / k)
-    else:
-        w = np.asarray(weights, dtype=float).ravel()
-        if w.size == k - 1:  # like make_classification: the last class takes the rest
-            w = np.append(w, 1.0 - w.sum())
-        if w.size != k or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(
-                f"weights must be {k} non-negative proportions for {list(PHANTOM_CLASSES)} "
-                f"(or {k - 1}, the last class taking the rest), got {weights!r}")
-        w = w / w.sum()
+    w = np.ones(k) if weights is None else np.asarray(weights, dtype=float).ravel()
+    if w.size == k - 1:  # like make_classification: the last class takes the rest
+        w = np.append(w, 1.0 - w.sum())
+    if w.size != k or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(
+            f"weights must be {k} non-negative proportions for {list(PHANTOM_CLASSES)} "
+            f"(or {k - 1}, the last class taking the rest), got {weights!r}")
+    w = w / w.sum()
     # largest-remainder rounding: counts sum to n_samples exactly and follow the proportions
     raw = w * n_samples
     counts = np.floor(raw).astype(int)

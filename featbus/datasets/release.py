@@ -1,27 +1,12 @@
 """One reader for a release as its publisher ships it: :func:`read_release` works the layout out from
-the files, the way :func:`pandas.read_csv` with ``sep=None`` sniffs a delimiter, and says what it read.
-
-* **images** are the image files anywhere under the folder that are not masks;
-* **masks** are files in a mask folder (``masks/``, ``GT/``, ``ground truth``, ``labels/``...), files
-  named as an image plus a mask word before or after its name (``a_mask.png``, ``a_mask_1.png``,
-  ``mask_a.png``, ``a_tumor.png``), files a table's mask column names, or what ``mask_pattern``
-  says; several masks of one image are joined (their union), a mask of another finding (``other``)
-  is never taken for the lesion; **a mask is never a sample**;
-* **the table** that names the images is the one whose column matches most image files (a name
-  with or without extension, a relative path, any case, an ID that is the stem without a leading
-  word); rows without an image and images without a row are counted and named;
-* **labels** from the table's column whose values are the classes (benign / malignant / normal and
-  their usual spellings), else a column of a usual name, else the folder names (only then: a
-  container folder such as ``images/`` or ``original/`` is never a class);
-* **patients** from ``group_pattern``, else a column found by name (``Case``, ``CaseID``,
-  ``patient_id``...), else one folder per patient, else a ``PREFIX_NUMBER`` file-name prefix, else
-  one per image.
+the files, the way :func:`pandas.read_csv` with ``sep=None`` sniffs a delimiter, and says what it read:
+its images, its masks (never a sample), the table naming the images, the labels and the patients, by the
+rules the user guide lists ("Any release, as its publisher ships it", ``docs/guide/io_datasets.rst``).
 
 What each layout teaches lives in :mod:`featbus.datasets._release_rules` as data. Only file
 headers are read (no pixel is decoded): the summary of 1,000 full-size images and their masks
 takes seconds (``benchmarks/read_speed.py``).
 """
-
 
 import os
 from pathlib import Path
@@ -34,7 +19,6 @@ from ._release_tables import SourceRefused, tables_read_once
 from ._release_types import (
     LEFT_OUT_REASONS,
     PATIENT_SOURCES,
-    LeftOut,
     Release,
     ReleaseError,
     ReleaseSummary,
@@ -45,12 +29,8 @@ from .sources import extra_suffixes, read_sources
 from .sources._refs import is_release_file
 from .sources.index import manifest_images
 
-#: The values of an index's or a manifest's ``split`` column (each spelling of
-#: :data:`~featbus.vocabulary.SPLITS` read as one of them; empty: no assignment).
-MANIFEST_SPLITS = ("train", "valid", "test")
-
-__all__ = ["LEFT_OUT_REASONS", "MANIFEST_COLUMNS", "MANIFEST_SPLITS", "PATIENT_SOURCES", "LeftOut", "Release",
-           "ReleaseError", "ReleaseSummary", "escape_cell", "manifest_images", "read_release", "unescape_cell"]
+__all__ = ["LEFT_OUT_REASONS", "MANIFEST_COLUMNS", "PATIENT_SOURCES", "Release", "ReleaseError", "ReleaseSummary",
+           "escape_cell", "manifest_images", "read_release", "unescape_cell"]
 
 
 def read_release(path: str | os.PathLike, *, image_column: str | None = None, label_column: str | None = None,

@@ -56,14 +56,11 @@ def load_sample(*, classes: Sequence[str] | None = None) -> Bunch:
     if classes is not None:
         names = data.target_names.tolist()
         classes = [str(c) for c in classes]
-        unknown = [c for c in classes if c not in names]
-        if unknown:
+        if unknown := [c for c in classes if c not in names]:
             raise ValueError(f"the sample has no class(es) {unknown}: its classes are {names}")
         data = subset(data, [i for i, t in enumerate(data.target) if names[t] in classes])
         data.target = np.array([classes.index(names[t]) for t in data.target], dtype=int)
         data.target_names = np.asarray(classes, dtype=str)
-        for rec, t in zip(data.data, data.target):
-            rec.meta["label"] = classes[t]
     data.DESCR = (f"featbus sample: {len(data.images)} images of BrEaST-Lesions-USG, "
                   f"{_classes_text(data.target, data.target_names.tolist())}, shrunk to 224 px; patients as groups. "
                   "Pawłowska et al., Scientific Data 11:148 (2024); data DOI 10.7937/9WKK-Q141; CC BY 4.0.")

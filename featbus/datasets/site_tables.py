@@ -8,11 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from sklearn.utils import Bunch
 
 from ..io import warn_skipped
-from ._common import _check_loader_choices, _data_root
+from ._common import _check_loader_choices, _classes_text, _data_root
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,8 @@ class SiteTable:
 
     def is_folder(self, root: str | os.PathLike) -> bool:
         """Whether ``root`` holds this table beside class sub-folders."""
-        root = Path(root)
-        return (root.is_dir() and (root / self.file).is_file()
-                and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()))
+        root = Path(root)  # a folder holds the table: root.is_dir() is implied
+        return (root / self.file).is_file() and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir())
 
 
 #: The tables :func:`load_data` recognises, by the data set that ships them.
@@ -149,7 +147,6 @@ def load_site_table_folder(root: str | os.PathLike, spec: SiteTable | str, *, on
 def site_description(spec: SiteTable, data: Bunch, summary) -> str:
     """A site's :attr:`Bunch.DESCR`: its citation (what its licence asks for), then what was read."""
     unused = sum(1 for r in summary.left_out if r.reason == "no image")
-    counts = np.bincount(data.target, minlength=len(data.target_names))
     return (f"{spec.citation}, folder {str(summary.root)!r}: {len(data.paths)} images of {summary.n_patients} "
-            f"patients, classes {dict(zip(data.target_names.tolist(), counts.tolist()))}; groups are patients "
+            f"patients, {_classes_text(data.target, data.target_names.tolist())}; groups are patients "
             f"({summary.group_column})" + (f"; {unused} rows of {spec.file} have no image here." if unused else "."))
