@@ -46,6 +46,15 @@ def test_summaries_are_the_modules_help():
     assert {a.dest: a.help for a in sub._choices_actions} == {n: c.summary for n, c in COMMANDS.items()}
 
 
+def test_the_parser_s_copies_of_the_library_s_choices_agree():
+    """``--conflicting-labels``' choices are written in :mod:`featbus.cli._data` (the parser is built without
+    scikit-learn, which :mod:`featbus.datasets.conflicts` imports): the same values, in the same order."""
+    from featbus.cli._data import CONFLICT_CHOICES
+    from featbus.datasets.conflicts import CONFLICT_RESOLUTIONS
+
+    assert CONFLICT_CHOICES == CONFLICT_RESOLUTIONS
+
+
 @pytest.mark.parametrize("argv, usage", [
     (["predict", "m.featbus", "x.png", "--bogus"], "usage: featbus predict"),
     (["segment", "train", "d", "-o", "u.keras", "--bogus"], "usage: featbus segment train"),

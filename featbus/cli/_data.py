@@ -431,7 +431,9 @@ def _load_sites(paths: Sequence[str], load, verb: str):
     return data
 
 
-#: ``--conflicting-labels``: what train does with the same image under two labels
+#: ``--conflicting-labels``: what train does with the same image under two labels (the values of
+#: :data:`featbus.datasets.conflicts.CONFLICT_RESOLUTIONS`, written here so that building the parser imports no
+#: scikit-learn; tests/test_cli_startup.py checks they agree)
 CONFLICT_CHOICES = ("refuse", "drop", "first", "keep")
 #: The kinds of label conflict (:data:`featbus.datasets.conflicts.CONFLICT_KINDS`) train refuses by
 #: default; the others are named and kept. Identical pixels only: BUSI as distributed holds 8 pairs of

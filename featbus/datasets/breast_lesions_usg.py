@@ -16,7 +16,8 @@ def load_breast_lesions_usg(root: str | os.PathLike | None = None, *, on_error: 
     Pawłowska A, Ćwierz-Pieńkowska A, Domalik A, et al. *Curated benchmark dataset for
     ultrasound based breast lesion analysis.* Scientific Data 11:148 (2024) (data: The Cancer
     Imaging Archive, doi:10.7937/9WKK-Q141; CC BY 4.0: cite the article). featbus never
-    downloads it. :func:`load_data` calls this for any folder laid out like it.
+    downloads it. :func:`load_data` reads any folder laid out like it the same way (the release
+    reader, and this citation in ``DESCR``).
 
     The layout: one sub-folder per class (``benign/``, ``malignant/``, ``normal/``) holding
     ``<ID>.png`` with its mask ``<ID>_mask.png`` (all zero for normal images), and

@@ -29,8 +29,8 @@ def load_bus_bra(root: str | os.PathLike | None = None, *, on_error: str = "rais
     Gómez-Flores W, Gregorio-Calas MJ, de Albuquerque Pereira WC. *BUS-BRA: a breast ultrasound
     dataset for assessing computer-aided diagnosis systems.* Medical Physics 51(4):3110-3123
     (2024), doi:10.1002/mp.16812 (data: doi:10.5281/zenodo.7730709; its licence asks every work
-    that uses it to cite the article). featbus never downloads it. :func:`load_data` calls this
-    for any folder laid out like it.
+    that uses it to cite the article). featbus never downloads it. :func:`load_data` reads any
+    folder laid out like it the same way (the release reader, and this citation in ``DESCR``).
 
     The layout: one sub-folder per class (``benign/``, ``malignant/``) holding ``<ID>.png`` with
     its mask ``<ID>_mask.png``, and ``bus_data.csv`` at the root, one row per image: ``ID``,
