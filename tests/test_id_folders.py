@@ -86,7 +86,7 @@ def test_rsna_png_test_part_train_refuses(tmp_path, capsys):
     assert rel.summary.classes == {}
     assert rel.summary.n_patients == 10
     assert _partition(rel) == _truth_partition(built)
-    line = _train_refused(capsys, built.root, tmp_path / "model.joblib")
+    line = _train_refused(capsys, built.root, tmp_path / "model.featbus")
     assert line.startswith("featbus train: error: ") and "nothing labels the images of" in line
     if any("not classes" in n for n in rel.summary.notes):  # test.csv not joined: the folders said
         assert "the folders '11713', '18362', '20231', '25002' and 6 more are not classes" in line
@@ -111,7 +111,7 @@ def test_one_patient_per_folder_is_no_class(tmp_path, capsys, dicom, why, comman
     assert _partition(rel) == _truth_partition(built)
     assert (f"The folders 'exam A', 'exam B', 'exam C' are not classes but patients: each holds one patient's "
             f"images ({why}); the images are unlabelled.") in s.notes
-    line = _train_refused(capsys, built.root, tmp_path / "model.joblib", command)
+    line = _train_refused(capsys, built.root, tmp_path / "model.featbus", command)
     assert "'exam A', 'exam B', 'exam C' are not classes: each holds one patient's images" in line
 
 
@@ -185,7 +185,7 @@ def test_id_shaped_folders_without_a_table_are_no_classes(tmp_path, capsys, comm
     assert ("The folders '11713', '18362', '20231', '25002' and 6 more are not classes but patients: their names "
             "are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's; the images are "
             "unlabelled.") in s.notes
-    line = _train_refused(capsys, built.root, tmp_path / "model.joblib", command)
+    line = _train_refused(capsys, built.root, tmp_path / "model.featbus", command)
     assert "nothing labels the images of" in line and "their names are ids" in line
     digits = tmp_path / "digits"  # class folders named 0 and 1 (a binary label): classes as before
     for k, name in enumerate(["0/a_1.png", "0/b_1.png", "1/c_1.png", "1/d_1.png"]):
@@ -205,7 +205,7 @@ def test_numbered_id_folders_are_patients_never_classes(tmp_path, capsys, names)
     s = read_release(tmp_path / "study").summary
     assert s.classes == {} and s.n_patients == 3 and s.patient_source == "folder"
     assert any("are not classes but patients: their names are numbered ids" in n for n in s.notes)
-    assert "numbered ids" in _train_refused(capsys, tmp_path / "study", tmp_path / "m.joblib")
+    assert "numbered ids" in _train_refused(capsys, tmp_path / "study", tmp_path / "m.featbus")
     for k, name in enumerate(["grade_1/x.png", "grade_2/y.png", "class1/z.png", "BI-RADS 4/w.png"]):
         save(tmp_path / "numbered" / name, scan(k))
     assert len(read_release(tmp_path / "numbered").summary.classes) == 4

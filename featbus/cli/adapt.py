@@ -111,8 +111,6 @@ def run(args) -> int:
     from ..workflows.adaptation import MAX_LESIONS_NORMAL, adapt, group_unit, site_figures
 
     out = Path(args.output)
-    if out.suffix.lower() != ".featbus":
-        raise CLIError(f"-o {str(out)!r}: the adapted model is a .featbus file; the name must end in .featbus")
     _refuse_input(out, [*args.images])
     _check_model_out(out, args.overwrite)
     target = _target_sensitivity(args.operating_point)
