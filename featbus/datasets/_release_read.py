@@ -12,13 +12,10 @@ from pathlib import Path
 
 from .._registry import did_you_mean
 from ..io import for_processing_note, pixel_limit_problem
-from ..vocabulary import WORKING_LAYOUTS
+from ..vocabulary import MASK_WORD_RANK, NON_LESION_MASK_WORDS, TABLE_SUFFIXES, WORKING_LAYOUTS
 from ._common import _natural_key
 from ._release_rules import (
     IMAGE_SUFFIXES,
-    MASK_WORD_RANK,
-    NON_LESION_MASK_WORDS,
-    TABLE_SUFFIXES,
     folder_split,
     is_mask_folder,
     split_counts,

@@ -9,38 +9,25 @@ import math
 import re
 from pathlib import Path
 
-from ..vocabulary import (  # noqa: F401 (the words, read here with the rules over them)
+from ..vocabulary import (
     CONTAINER_FOLDERS,
-    DICOM_KEY_FIELDS,
-    IMAGE_COLUMNS,
     IMAGE_WORDS,
     IMAGES_TOO,
-    LABEL_COLUMNS,
     LABEL_SPELLINGS,
     LETTER_SPELLINGS,
-    MASK_COLUMN_WORDS,
     MASK_FOLDER,
-    MASK_WORD_RANK,
     MASK_WORDS,
-    NON_LESION_MASK_WORDS,
-    NOT_READ_IMAGES,
-    NOT_TABLES,
-    PATIENT_COLUMNS,
     PIXEL_SIZE_COLUMNS,
     PIXEL_UNITS,
     RENAMINGS,
     SPLIT_FOLDERS,
     SPLITS,
-    TABLE_SUFFIXES,
 )
 from ._common import IMAGE_EXTENSIONS
 
-__all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
-           "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK",
-           "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS",
-           "RENAMINGS", "SPLITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
-           "is_mask_folder", "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts",
-           "folder_split", "split_of", "stem_keys"]
+__all__ = ["IMAGE_SUFFIXES", "class_of_value", "column_key", "folder_split", "is_container", "is_mask_folder",
+           "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts", "split_of",
+           "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS

@@ -13,14 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..._registry import did_you_mean
+from ...vocabulary import IMAGE_COLUMNS, LABEL_COLUMNS, MASK_COLUMN_WORDS, PATIENT_COLUMNS
 from .._common import _natural_key, plausible_typo
 from .._release_join import find, index
 from .._release_rules import (
-    IMAGE_COLUMNS,
     IMAGE_SUFFIXES,
-    LABEL_COLUMNS,
-    MASK_COLUMN_WORDS,
-    PATIENT_COLUMNS,
     class_of_value,
     column_key,
     folder_split,
