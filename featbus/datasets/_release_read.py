@@ -10,15 +10,12 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from .._registry import did_you_mean
 from ..io import for_processing_note, pixel_limit_problem
-from ..vocabulary import WORKING_LAYOUTS
+from ..vocabulary import MASK_WORD_RANK, NON_LESION_MASK_WORDS, TABLE_SUFFIXES, WORKING_LAYOUTS
 from ._common import _natural_key
 from ._release_rules import (
     IMAGE_SUFFIXES,
-    MASK_WORD_RANK,
-    NON_LESION_MASK_WORDS,
-    TABLE_SUFFIXES,
+    expected_class,
     folder_split,
     is_mask_folder,
     split_counts,
@@ -162,12 +159,8 @@ def _given_labels(reader, kept, claimers, names: str) -> tuple[list, list[str]]:
     if reader.classes is None:
         return labels, list(claimers[0].class_order) or sorted({c for c in labels if c is not None}, key=_natural_key)
     expected = [str(c) for c in reader.classes]
-    spelt = {c.strip().casefold(): c for c in reversed(expected)}  # each spelling's first class
-    bad = next((e for e, _ in kept if e.label is not None and e.label.strip().casefold() not in spelt), None)
-    if bad is not None:
-        raise ReleaseError(f"{_name(bad.image)!r} ({names}): label {bad.label!r} is not one of the classes {expected}"
-                           f"{did_you_mean(bad.label.casefold(), [c.casefold() for c in expected])}")
-    return [None if label is None else spelt[label.strip().casefold()] for label in labels], expected
+    return [None if e.label is None else expected_class(expected, e.label, where=f"{_name(e.image)!r} ({names})")
+            for e, _ in kept], expected
 
 
 def _given_groups(reader, kept, class_order, group_pattern, claimers, summary) -> list[str]:

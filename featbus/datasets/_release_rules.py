@@ -9,38 +9,27 @@ import math
 import re
 from pathlib import Path
 
-from ..vocabulary import (  # noqa: F401 (the words, read here with the rules over them)
+from .._registry import did_you_mean
+from ..vocabulary import (
     CONTAINER_FOLDERS,
-    DICOM_KEY_FIELDS,
-    IMAGE_COLUMNS,
     IMAGE_WORDS,
     IMAGES_TOO,
-    LABEL_COLUMNS,
     LABEL_SPELLINGS,
     LETTER_SPELLINGS,
-    MASK_COLUMN_WORDS,
     MASK_FOLDER,
-    MASK_WORD_RANK,
     MASK_WORDS,
-    NON_LESION_MASK_WORDS,
-    NOT_READ_IMAGES,
-    NOT_TABLES,
-    PATIENT_COLUMNS,
     PIXEL_SIZE_COLUMNS,
     PIXEL_UNITS,
     RENAMINGS,
     SPLIT_FOLDERS,
     SPLITS,
-    TABLE_SUFFIXES,
 )
 from ._common import IMAGE_EXTENSIONS
+from .sources._base import ReleaseError
 
-__all__ = ["CONTAINER_FOLDERS", "DICOM_KEY_FIELDS", "IMAGE_COLUMNS", "IMAGE_SUFFIXES", "LABEL_SPELLINGS",
-           "MASK_COLUMN_WORDS", "MASK_FOLDER", "MASK_WORDS", "MASK_WORD_RANK",
-           "NON_LESION_MASK_WORDS", "NOT_READ_IMAGES", "PATIENT_COLUMNS", "PIXEL_SIZE_COLUMNS", "PIXEL_UNITS",
-           "RENAMINGS", "SPLITS", "SPLIT_FOLDERS", "TABLE_SUFFIXES", "class_of_value", "column_key", "is_container",
+__all__ = ["IMAGE_SUFFIXES", "class_of_value", "column_key", "expected_class", "folder_split", "is_container",
            "is_mask_folder", "mask_parts", "original_stem", "pixel_size_cell", "pixel_size_column", "split_counts",
-           "folder_split", "split_of", "stem_keys"]
+           "split_of", "stem_keys"]
 
 #: Image files (as :mod:`featbus.io` reads them).
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS
@@ -164,6 +153,25 @@ def class_of_value(value: str, *, letters: bool = False) -> str | None:
     v = re.sub(r"\s+", " ", str(value).strip().casefold())
     return next((c for c, spellings in LABEL_SPELLINGS.items()
                  if v in spellings and (letters or v not in LETTER_SPELLINGS)), None)
+
+
+def expected_class(classes: list[str], label: str, spelt: str | None = None, where: str | None = None) -> str | None:
+    """The first of the expected ``classes`` a label names as written (``label``) or as the class it spells
+    (``spelt``, :func:`class_of_value`), ignoring case and surrounding spaces; None when none does, refused
+    naming ``where`` (its row or image) and the nearest class when given.
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import expected_class
+    >>> expected_class(["Benign", "Malignant"], " MALIGNANT"), expected_class(["benign", "malignant"], "B", "benign")
+    ('Malignant', 'benign')
+    """
+    keys = {label.strip().casefold(), (label if spelt is None else spelt).strip().casefold()}
+    match = next((c for c in classes if c.strip().casefold() in keys), None)
+    if match is None and where is not None:
+        raise ReleaseError(f"{where}: label {label!r} is not one of the classes {classes}"
+                           f"{did_you_mean(label.casefold(), [c.casefold() for c in classes])}")
+    return match
 
 
 _BRACKETS = re.compile(r"[()\[\]{}]")

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..._records import LeftOut
-from .._release_rules import IMAGE_SUFFIXES, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
+from ...vocabulary import NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
+from .._release_rules import IMAGE_SUFFIXES
 from .._release_tables import SourceRefused
 from ._base import ReleaseError, SourceRead
 from ._refs import ArchiveError, ArchiveMember, archive_kind, list_archive

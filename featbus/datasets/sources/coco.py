@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._release_rules import class_of_value
+from .._release_rules import class_of_value, expected_class
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
 from ._base import AS_NORMAL, DrawnMask, SourceRead, rle_counts
@@ -140,8 +140,7 @@ def as_table(got, root: Path, options: dict | None = None):
     labels = [class_of_value(w, letters=letters) or w.casefold() for w in written]
     expected = [str(c) for c in (options or {}).get("classes") or ()]
     if expected:  # a label no class spells is named by the reader
-        labels = [next((c for c in expected if c.strip().casefold() in (lab, w.casefold())), w)
-                  for lab, w in zip(labels, written)]
+        labels = [expected_class(expected, w, lab) or w for lab, w in zip(labels, written)]
     else:
         try:
             _refuse_misspelt_labels([(k + 1, w) for k, w in enumerate(written)], str(root / got.file), "image")

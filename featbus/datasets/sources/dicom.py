@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...io import dicom_header, dicom_pixel_size, header_shape
+from ...vocabulary import DICOM_KEY_FIELDS
 from .._common import _natural_key
-from .._release_rules import DICOM_KEY_FIELDS, class_of_value, column_key
+from .._release_rules import class_of_value, column_key
 from .._release_scan import dicom_name
 from . import table
 from ._base import ReleaseError

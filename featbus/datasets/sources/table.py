@@ -13,16 +13,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..._registry import did_you_mean
+from ...vocabulary import IMAGE_COLUMNS, LABEL_COLUMNS, MASK_COLUMN_WORDS, PATIENT_COLUMNS
 from .._common import _natural_key, plausible_typo
 from .._release_join import find, index
 from .._release_rules import (
-    IMAGE_COLUMNS,
     IMAGE_SUFFIXES,
-    LABEL_COLUMNS,
-    MASK_COLUMN_WORDS,
-    PATIENT_COLUMNS,
     class_of_value,
     column_key,
+    expected_class,
     folder_split,
     pixel_size_cell,
     pixel_size_column,
@@ -369,13 +367,8 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
                 "folder: one image under two labels; correct the table or move the image")
     if reader.classes is not None:  # the expected classes: every label one of them, its row named
         names = [str(c) for c in reader.classes]
-        for n, (k, value) in enumerate(zip(ks, written)):
-            match = next((c for c in names if c.strip().casefold() in (labels[n], value.casefold())), None)
-            if match is None:
-                raise ReleaseError(f"row {k + 2} of {str(reader.root / rel)!r}: label {value!r} is not one of the "
-                                   f"classes {names}{did_you_mean(value.casefold(), [c.casefold() for c in names])}")
-            labels[n] = match
-        return labels, source, names
+        return [expected_class(names, value, label, f"row {k + 2} of {str(reader.root / rel)!r}")
+                for k, value, label in zip(ks, written, labels)], source, names
     _refuse_misspelt_labels([(k + 2, value) for k, value in zip(ks, written)], str(reader.root / rel))
     # how the label column was chosen, which spellings were read as which class (warned: Release.to_bunch)
     if label_column is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
