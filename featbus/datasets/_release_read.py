@@ -442,7 +442,7 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else the class word every file name starts with (:func:`~.sources.folders.name_labels`), else none."""
-        folder_classes, below = folders.folder_levels(self, images)
+        folder_classes, _ = folders.folder_levels(self, images)
         field = dicom.header_field(label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)
@@ -450,7 +450,7 @@ class Reader:
             found = table.table_labels(self, chosen, images, rows_of, label_column, folder_classes, summary)
             if found is not None:
                 return found
-        if any(folder_classes) and folders.id_folders(self, images, folder_classes, below, summary) is None:
+        if any(folder_classes) and folders.id_folders(self, images, folder_classes, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
         return folders.name_labels(self, images) or ([None] * len(images), None, [])
 
