@@ -389,7 +389,7 @@ class Reader:
             chosen, rows_of, images = dicom.table_by_header(self, images, image_column, summary)
         if chosen is None:
             refused = [k for k, v in given.items() if v is not None  # a DICOM header field is a column of its own
-                       and (k == "--image-column" or dicom.header_field(self, v, images) is None)]
+                       and (k == "--image-column" or dicom.header_field(v, images) is None)]
             if refused:
                 what = ("holds no table" if not self.tables else
                         "holds no table whose column names its images (considered: "
@@ -435,15 +435,15 @@ class Reader:
         """``(labels, class source, class order)``: a DICOM header field ``--label-column`` names, else
         the table's label column, else the class folders (never ids: :func:`~.sources.folders.id_folders`),
         else the class word every file name starts with (:func:`~.sources.folders.name_labels`), else none."""
-        folder_classes, below = folders.folder_levels(self, images)
-        field = dicom.header_field(self, label_column, images, chosen[2] if chosen is not None else ())
+        folder_classes, _ = folders.folder_levels(self, images)
+        field = dicom.header_field(label_column, images, chosen[2] if chosen is not None else ())
         if field is not None:  # --label-column naming a DICOM header field
             return dicom.header_labels(self, images, field, summary)
         if chosen is not None:
             found = table.table_labels(self, chosen, images, rows_of, label_column, folder_classes, summary)
             if found is not None:
                 return found
-        if any(folder_classes) and folders.id_folders(self, images, folder_classes, below, summary) is None:
+        if any(folder_classes) and folders.id_folders(self, images, folder_classes, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
         return folders.name_labels(self, images) or ([None] * len(images), None, [])
 
@@ -451,7 +451,7 @@ class Reader:
         """The patients: a DICOM header field ``--group-column`` names, else ``group_pattern``, else the
         table's patient column, else the folders, headers or file names (of ``names`` where given:
         :func:`~featbus.datasets.sources.folders.name_patients`)."""
-        field = dicom.header_field(self, group_column, images, chosen[2] if chosen is not None else ())
+        field = dicom.header_field(group_column, images, chosen[2] if chosen is not None else ())
         if field is not None and group_pattern is None:  # --group-column naming a DICOM header field
             summary.patient_source, summary.patient_detail = "DICOM header", f"--group-column {field}"
             return dicom.header_column(self, images, field, "--group-column")

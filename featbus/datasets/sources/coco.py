@@ -18,10 +18,12 @@ from pathlib import Path
 from .._release_rules import class_of_value, expected_class
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
+from . import labelme
 from ._base import AS_NORMAL, DrawnMask, SourceRead, rle_counts
+from ._refs import _while_unchanged
 from .table import _refuse_misspelt_labels, spellings
 
-__all__ = ["NAME", "as_table", "read", "recognise"]
+__all__ = ["NAME", "as_table", "index_mask", "read", "recognise"]
 
 NAME = "COCO JSON"
 
@@ -128,6 +130,23 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
               clipped and f"{len(clipped)} polygon(s) of {where} reach outside their image: clipped to it (e.g. "
               f"{clipped[0]}).")
     return as_table(got, root, options)
+
+
+@_while_unchanged
+def _drawn_masks(path: str) -> dict:
+    """The masks a COCO (or Label Studio) file draws, by image id (parsed once while the file is unchanged)."""
+    try:
+        return {m.ref: m for e in read(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
+        return {}
+
+
+def index_mask(path: Path, ref: str) -> DrawnMask | None:
+    """The mask an index names ``<file>.json#<image id>``: the one that COCO or Label Studio file draws for that
+    image (a LabelMe file's: :func:`.labelme.index_mask`), else None."""
+    if labelme.is_labelme(path):
+        return labelme.index_mask(path, ref)
+    return _drawn_masks(path).get(ref)
 
 
 def as_table(got, root: Path, options: dict | None = None):

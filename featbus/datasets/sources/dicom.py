@@ -44,7 +44,7 @@ def header_values(heads: dict, fields) -> dict[Path, dict[str, str]]:
     return {i: {} if ds is None else {f: str(ds.get(f, "") or "").strip() for f in fields} for i, ds in heads.items()}
 
 
-def header_field(reader, name: str | None, images, header=()) -> str | None:
+def header_field(name: str | None, images, header=()) -> str | None:
     """The DICOM keyword ``name`` spells (any case) when the release holds DICOM images and
     ``header`` (a table's columns) has no such column: a header field used as a column."""
     if name is None or not any(dicom_name(i) for i in images) or column_key(name) in map(column_key, header):

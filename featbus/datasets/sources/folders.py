@@ -18,8 +18,9 @@ from .._release_rules import (
     column_key,
     original_stem,
 )
-from .._release_scan import copies_folders, dicom_name, named_folders
+from .._release_scan import copies_folders, named_folders
 from .._release_tables import TableError
+from .._release_types import ReleaseSummary
 from ..name_groups import propose_prefix_groups
 from . import dicom, table
 
@@ -212,32 +213,25 @@ def _table_ids(reader, names: set[str]) -> str | None:
     return None
 
 
-def _one_patient_each(reader, images, folder_classes, below) -> str | None:
+def _one_patient_each(reader, images, folder_classes) -> str | None:
     """How each class folder holds one patient's images, no two the same patient (the folders then
-    name patients, not classes), by the reader's patient rules: one patient folder below each, else
-    each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix that is not the folder's
-    name (``cyst/cyst_1.png`` names its class); ``None`` otherwise. ``below``: each image's patient folder
-    (:func:`folder_levels`)."""
-    how = "one patient folder below each"
-    patients: list | None = below if all(below) else None
-    if patients is None and all(dicom_name(i) for i in images):
-        ids = dicom.header_values(dicom.headers(reader, images), ("PatientID",))
-        patients = [ids[i].get("PatientID") for i in images]
-        patients = patients if all(patients) else None
-        how = "the PatientID of its DICOM files"
-    if patients is None:
-        patients = propose_prefix_groups(images, sorted({f for f in folder_classes if f}))
-        how = f"the file-name prefix, {images[0].name!r} -> {patients[0]!r}" if patients else how
-    if patients is None:
+    name patients, not classes), by the reader's patient rules (:func:`name_patients`: one patient folder
+    below each, else each DICOM file's ``PatientID``, else a ``PREFIX_NUMBER`` file-name prefix that is not
+    the folder's name, ``cyst/cyst_1.png`` naming its class); ``None`` otherwise."""
+    said = ReleaseSummary(root=reader.root)
+    patients = name_patients(reader, images, sorted({f for f in folder_classes if f}), said)
+    how = {"folder": "one patient folder below each", "DICOM header": "the PatientID of its DICOM files",
+           "file-name prefix": f"the file-name prefix, {images[0].name!r} -> {patients[0]!r}"}
+    if said.patient_source not in how:  # one per image
         return None
     pairs = {(folder, patient) for folder, patient in zip(folder_classes, patients) if folder is not None}
     named = {folder for folder, _ in pairs}  # each folder one patient, no patient in two folders
     if len(named) < 2 or len(pairs) != len(named) or len({patient for _, patient in pairs}) != len(pairs):
         return None
-    return f"each holds one patient's images ({how})"
+    return f"each holds one patient's images ({how[said.patient_source]})"
 
 
-def id_folders(reader, images, folder_classes, below, summary) -> str | None:
+def id_folders(reader, images, folder_classes, summary) -> str | None:
     """Why the class folders are ids, never classes (set on the reader, ``id_level``, and said in
     ``summary``'s notes), ``None`` when they are classes: their names are the values of a table's
     patient, study or image column (:func:`_table_ids`), or each holds one patient's images
@@ -247,7 +241,7 @@ def id_folders(reader, images, folder_classes, below, summary) -> str | None:
     names = sorted({c for c in folder_classes if c}, key=_natural_key)
     if len(names) < 2 or all(class_of_value(n) for n in names):
         return None
-    why = (_table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes, below)
+    why = (_table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes)
            or ("their names are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's"
                if all(ID_VALUE.fullmatch(_id_key(n)) for n in names) else None)
            or ("their names are numbered ids (zero-padded numbers, or a patient's, case's or subject's number), no "

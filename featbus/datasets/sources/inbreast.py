@@ -25,7 +25,7 @@ from ._screening import SIDES, VIEWS, found_rows, row_dict, table
 from .dicom import header_values, read_headers
 from .yolo import bounded_text
 
-__all__ = ["NAME", "read", "recognise", "xml_outlines"]
+__all__ = ["NAME", "index_mask", "read", "recognise", "xml_outlines"]
 
 NAME = "INbreast table"
 NEEDS = ("File Name", "Bi-Rads")

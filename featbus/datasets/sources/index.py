@@ -21,7 +21,7 @@ from .._release_tables import SourceRefused, TableError
 from .._release_types import LeftOut, ReleaseError, ReleaseSummary, unescape_cell
 from ..name_groups import pattern_groups, propose_prefix_groups
 from ._base import DrawnMask, Entry, SourceRead
-from ._refs import _while_unchanged, reference_from_text
+from ._refs import reference_from_text
 from .table import pixel_size_cells
 
 __all__ = ["NAME", "index_entries", "manifest_images", "read", "recognise"]
@@ -66,17 +66,6 @@ def _missing(file: str, what: str, cell: str) -> str | None:
         return f"{what} {cell!r} cannot be looked up ({exc})"
 
 
-@_while_unchanged
-def _drawn_masks(path: str) -> dict:
-    """The masks a COCO file draws, by image id (parsed once while the file is unchanged)."""
-    from .coco import read as read_coco
-
-    try:
-        return {m.ref: m for e in read_coco(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
-        return {}
-
-
 def _container(path) -> str:
     """The file that holds an image: an archive's or an array file's path for a reference, else the path."""
     return os.fspath(getattr(path, "archive", None) or getattr(path, "file", None) or path)
@@ -86,7 +75,7 @@ def _index_mask(base: Path, cell: str):
     """An index's mask cell: a file (absolute, normalised), an archive's member (``archive.zip!m.png``),
     ``<annotation>.json#<image id>`` (a mask that COCO, Label Studio or LabelMe file draws) or
     ``labels/a.txt#<width>x<height>`` (the polygons of a YOLO label file) or ``AllXML/<id>.xml#<width>x<height>``
-    (an INbreast image's outlines)."""
+    (an INbreast image's outlines), each drawn by its format's source (its ``index_mask``)."""
     member = reference_from_text(cell, base) if "!" in cell else None
     if member is not None:
         return member
@@ -95,11 +84,9 @@ def _index_mask(base: Path, cell: str):
     kind = next((k for k in (".txt", ".xml", ".json") if file.lower().endswith(k)), None)
     if not sep or kind is None or not path.is_file():
         return Path(os.path.abspath(os.path.join(base, cell)))
-    from . import inbreast, labelme, yolo
+    from . import coco, inbreast, yolo
 
-    if kind == ".json" and not labelme.is_labelme(path):  # else one LabelMe image's file: its shapes at its size
-        return _drawn_masks(str(path)).get(ref, base / cell)
-    return {".txt": yolo, ".xml": inbreast, ".json": labelme}[kind].index_mask(path, ref) or base / cell
+    return {".txt": yolo, ".xml": inbreast, ".json": coco}[kind].index_mask(path, ref) or base / cell
 
 
 def _row_files(base: Path, row: dict) -> tuple:
