@@ -160,6 +160,16 @@ def test_subgroup_tables_follow_a_metadata_column():
     assert "subgroups by site:" in result.summary()
 
 
+def test_subgroup_values_sort_as_the_reader_sorts_names_a_superscript_included():
+    """Subgroup values in natural order ('2' before '10'), by the reader's one key: a value holding a digit that is
+    not decimal ('1²') is text, where validation's own copy of the key raised ValueError on it."""
+    data = _lesions(40)
+    for i, rec in enumerate(data.data):
+        rec.meta["Site"] = ("10", "2", "1²", "²")[i % 4]
+    result = validate(_Fake(lambda i, y: _onehot(y)), data, subgroup="site", n_bootstrap=20)
+    assert [r["value"] for r in result.subgroups["site"]] == ["1²", "2", "10", "²"]
+
+
 # --------------------------------------------------------------------------- real data: BUSI -> BUS-BRA
 
 @pytest.fixture(scope="module")

@@ -71,13 +71,13 @@ import functools
 import math
 import numbers
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..datasets._common import _natural_key
 from ..io import data_notes
 from ..metrics import (
     ECE_BINS,
@@ -377,7 +377,7 @@ class ExternalValidation:
         for column, values in (subgroups or {}).items():
             values = np.asarray(values, dtype=object)
             rows = []
-            for value in sorted(set(values[judged].tolist()), key=_natural_key):
+            for value in sorted(set(values[judged].tolist()), key=lambda v: _natural_key(str(v))):
                 sel = judged & (values == value)
                 f, ci = _estimate(view(sel), _keys(classes, present, [], chosen is not None), int(n_bootstrap),
                                   random_state, chosen)
@@ -776,10 +776,6 @@ def promise_of(model, manifest: dict, positive: str, classes: Sequence[str]) -> 
 
 # --------------------------------------------------------------------------- validate
 
-def _natural_key(text: str):
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(text))]
-
-
 def _model_name(model, manifest: dict) -> str:
     recipe = manifest.get("recipe") or {}
     if recipe:
@@ -1045,7 +1041,7 @@ def _known_labels(labels: np.ndarray, classes: list[str], holder: str) -> tuple[
     """``labels`` spelt as the model's ``classes`` (:func:`_case_folded`) and the notes on it; a class the model
     does not know refused, naming ``holder`` (what holds the labels)."""
     y_true, notes = _case_folded(labels, classes)
-    unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
+    unknown = sorted(set(y_true.tolist()) - set(classes), key=lambda v: _natural_key(str(v)))
     if unknown:
         raise ValueError(f"{holder} has class{'es' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
@@ -1109,7 +1105,7 @@ def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, li
     """The data's labels, a label that differs from one model class in case only read as it
     (``'Benign'`` as ``'benign'``), with one note per label so read."""
     notes, mapping = [], {}
-    for label in sorted(set(y_true.tolist()) - set(classes), key=_natural_key):
+    for label in sorted(set(y_true.tolist()) - set(classes), key=lambda v: _natural_key(str(v))):
         same = [c for c in classes if c.casefold() == label.casefold()]
         if len(same) == 1:
             mapping[label] = same[0]
