@@ -134,14 +134,11 @@ def test_evaluate_with_search(phantom_dir, capsys):
     assert "| grid" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [["train", "-f", "intensity", "-c", "logreg"], ["adapt", "breast-us"]])
-def test_a_model_s_name_must_end_in_featbus_before_anything_is_read(command, phantom_dir, tmp_path, capsys):
+@pytest.mark.parametrize("argv", [["train", "DATA", "-f", "intensity", "-c", "logreg"], ["adapt", "breast-us", "DATA"]])
+def test_a_model_s_name_must_end_in_featbus_before_anything_is_read(argv, phantom_dir, tmp_path, capsys):
     """train wrote any name (model.pkl) where adapt refused one; both refuse it in one line, nothing written."""
-    argv = [command[0], *(command[1:2] if command[0] == "adapt" else [str(phantom_dir), *command[1:]])]
-    if command[0] == "adapt":
-        argv.append(str(phantom_dir))
     out = tmp_path / "model.pkl"
-    assert main([*argv, "-o", str(out), "-q"]) == 2
+    assert main([str(phantom_dir) if a == "DATA" else a for a in argv] + ["-o", str(out), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err] and "must end in .featbus" in err and not out.exists()
 

@@ -224,7 +224,7 @@ def _check_output(out: Path, overwrite: bool) -> None:
 def _check_model_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise CLIError(f"-o {str(out)!r} is a folder; give a file name such as model.featbus")
-    if out.suffix.lower() != ".featbus":  # train and adapt alike: what predict, inspect and the app take
+    if out.suffix.lower() != ".featbus":  # train and adapt alike: a model file is named as the docs name it
         raise CLIError(f"-o {str(out)!r}: a model is written as a .featbus file; the name must end in .featbus")
     _refuse_existing(out, overwrite)
     _check_writable(out, "-o")  # a missing folder is created when the model is written, as every output's
