@@ -71,28 +71,39 @@ class ReleaseSummary:
 
     def text(self) -> str:
         """The one short paragraph every command prints before a model loads."""
-        drawn = (self.mask_rule or "").startswith("drawn")  # by an annotation file: no mask file
-        cols = ", ".join(f"{role} {col!r}" for role, col in (
-            (self.key_role, self.image_column), ("labels", self.label_column), ("patients", self.group_column),
-            ("masks", self.mask_column)) if col)
-        more = len(self.table_candidates) - 4
-        counts, first = self.left_out_counts(), {r.reason: r.item for r in reversed(self.left_out)}  # first items
-        parts = [f"read {str(self.root)!r}: {self.n_images} images",
-                 f"{self.n_masks_paired} paired with {self.n_mask_files} "
-                 + (f"masks {self.mask_rule}" if drawn else f"mask files ({self.mask_rule})")
-                 if self.n_mask_files else "no mask paired",
-                 self.table is not None and f"table {self.table.name} ({cols})",
-                 self.source,
-                 self.table_candidates and "also considered: " + "; ".join(self.table_candidates[:4])
-                 + (f" and {more} more" if more > 0 else ""),
-                 "classes " + ", ".join(f"{c} {n}" for c, n in self.classes.items())
-                 + (f" ({self.class_source})" if self.class_source else "") if self.classes else "unlabelled",
-                 self.splits and "splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()),
-                 f"{self.n_patients} patients ({self.patient_source}"
-                 + (f": {self.patient_detail}" if self.patient_detail else "") + ")",
-                 self.pixel_size_text(),
-                 "left out " + ", ".join(f"{n} ({r}, e.g. {first[r]!r})" if r != "mask" else f"{n} ({r})"
-                                         for r, n in counts.items()) if counts else "nothing left out"]
+        parts = [f"read {str(self.root)!r}: {self.n_images} images"]
+        if self.n_mask_files:
+            drawn = (self.mask_rule or "").startswith("drawn")  # by an annotation file: no mask file
+            parts.append(f"{self.n_masks_paired} paired with {self.n_mask_files} "
+                         + (f"masks {self.mask_rule}" if drawn else f"mask files ({self.mask_rule})"))
+        else:
+            parts.append("no mask paired")
+        if self.table is not None:
+            cols = ", ".join(f"{role} {col!r}" for role, col in (
+                (self.key_role, self.image_column), ("labels", self.label_column), ("patients", self.group_column),
+                ("masks", self.mask_column)) if col)
+            parts.append(f"table {self.table.name} ({cols})")
+        parts.append(self.source)
+        if self.table_candidates:
+            parts.append("also considered: " + "; ".join(self.table_candidates[:4])
+                         + (f" and {len(self.table_candidates) - 4} more" if len(self.table_candidates) > 4 else ""))
+        if self.classes:
+            parts.append("classes " + ", ".join(f"{c} {n}" for c, n in self.classes.items())
+                         + (f" ({self.class_source})" if self.class_source else ""))
+        else:
+            parts.append("unlabelled")
+        if self.splits:
+            parts.append("splits " + ", ".join(f"{k} {n}" for k, n in self.splits.items()))
+        parts.append(f"{self.n_patients} patients ({self.patient_source}"
+                     + (f": {self.patient_detail}" if self.patient_detail else "") + ")")
+        parts.append(self.pixel_size_text())
+        counts = self.left_out_counts()
+        if counts:
+            first = {r.reason: r.item for r in reversed(self.left_out)}  # each reason's first item
+            parts.append("left out " + ", ".join(f"{n} ({r}, e.g. {first[r]!r})" if r != "mask" else f"{n} ({r})"
+                                                 for r, n in counts.items()))
+        else:
+            parts.append("nothing left out")
         return "; ".join(filter(None, parts)) + "." + "".join(f" {n}" for n in self.notes)  # empty parts dropped
 
     def pixel_size_text(self) -> str:

@@ -118,13 +118,15 @@ def propose_prefix_groups(paths: Sequence[str | os.PathLike], classes: Sequence[
     ['10006', '10006', '10011']
     """
     stems = _stems(paths)
-    regex = SIDE_VIEW if all(SIDE_VIEW.match(stem) for stem in stems) else PREFIX_NUMBER
-    found = [regex.match(stem) for stem in stems]
-    if not all(found):
-        return None
+    found = [SIDE_VIEW.match(stem) for stem in stems]
+    side_view = all(found)
+    if not side_view:
+        found = [PREFIX_NUMBER.match(stem) for stem in stems]
+        if not all(found):
+            return None
     prefixes = [m.group("prefix") for m in found]
     # a woman's views: the name before the side, less the part each image has its own
-    while regex is SIDE_VIEW and len(set(prefixes)) == len(prefixes) > 1 and all("_" in p for p in prefixes):
+    while side_view and len(set(prefixes)) == len(prefixes) > 1 and all("_" in p for p in prefixes):
         if len({p.split("_", 1)[0] for p in prefixes}) == len(prefixes):  # leading: INbreast's file number
             prefixes = [p.split("_", 1)[1] for p in prefixes]
         else:  # trailing: RSNA's image_id after its patient_id

@@ -447,11 +447,14 @@ def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str =
     """
     counts = Counter(label.casefold() for _, label in rows)
     first = {label.casefold(): (line, label) for line, label in reversed(rows)}  # each label's first row
-    typo = next(((rare, n, common, m) for rare, n in counts.items() if n <= 2 for common, m in counts.items()
-                 if m >= 3 * n and rare.strip() != common.strip()  # spaces only: read as one class, said
-                 and plausible_typo(rare, common)), None)
-    if typo is not None:
-        rare, n, common, m = typo
-        raise ValueError(f"{unit} {first[rare][0]} of {table!r}: label {first[rare][1]!r} ({n} {unit}"
-                         f"{'s' if n > 1 else ''}) looks like a misspelling of {first[common][1]!r} ({m} {unit}s): "
-                         f"correct the {'table' if unit == 'row' else 'file'} (every distinct label is a class)")
+    for rare, n in counts.items():
+        if n > 2:
+            continue
+        for common, m in counts.items():
+            if m < 3 * n or rare.strip() == common.strip():  # spaces only: read as one class, said
+                continue
+            if plausible_typo(rare, common):
+                line, written = first[rare]
+                raise ValueError(f"{unit} {line} of {table!r}: label {written!r} ({n} {unit}{'s' if n > 1 else ''}) "
+                                 f"looks like a misspelling of {first[common][1]!r} ({m} {unit}s): correct the "
+                                 f"{'table' if unit == 'row' else 'file'} (every distinct label is a class)")
