@@ -72,8 +72,8 @@ def walk_archive(archive: Path, also: tuple[str, ...] = ()
     prefix = next(iter(tops)) + "/" if wrapped else ""
     rels = [Path(m[len(prefix):]) for m in members]
     images = [r for r in rels if r.suffix.lower() in IMAGE_SUFFIXES]
-    others = [r for r in rels if r.suffix.lower() not in IMAGE_SUFFIXES + TABLE_SUFFIXES
-              or r.suffix.lower() in TABLE_SUFFIXES and not NOT_TABLES.match(r.stem)]
+    others = [r for r in rels if r.suffix.lower() not in IMAGE_SUFFIXES
+              and (r.suffix.lower() not in TABLE_SUFFIXES or not NOT_TABLES.match(r.stem))]
     return ArchiveRoot(archive, prefix), images, others, left_out
 
 
@@ -93,11 +93,18 @@ def in_place(root: ArchiveRoot, others: list[Path], images: list[Path] = ()) -> 
         except (OSError, ValueError):  # a member its recognise cannot open in place
             continue
         claimed.update(dict.fromkeys(found, source.NAME))
-    tables = [rel for rel in others if rel not in claimed and rel.suffix.lower() in TABLE_SUFFIXES]
-    return tables, [LeftOut(f"{root.archive.name}!{root.prefix}{rel.as_posix()}", "not an image", (
-        f"a file the source {claimed[rel]!r} reads: inside an archive not read in place" if rel in claimed else
-        "an annotation file inside an archive is not read in place") + " (unpack the archive to use it)")
-        for rel in others if rel in claimed or rel.suffix.lower() not in TABLE_SUFFIXES]
+    tables, left_out = [], []
+    for rel in others:
+        name = f"{root.archive.name}!{root.prefix}{rel.as_posix()}"
+        if rel in claimed:
+            left_out.append(LeftOut(name, "not an image", f"a file the source {claimed[rel]!r} reads: inside an "
+                                                          "archive not read in place (unpack the archive to use it)"))
+        elif rel.suffix.lower() in TABLE_SUFFIXES:
+            tables.append(rel)
+        else:
+            left_out.append(LeftOut(name, "not an image", "an annotation file inside an archive is not read in "
+                                                          "place (unpack the archive to use it)"))
+    return tables, left_out
 
 
 def read_archive(path: Path, arbiter):
