@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..._records import LeftOut
 from .._release_rules import column_key
 from .._release_tables import SourceError, TableError
 from ._refs import member_file
@@ -85,8 +84,8 @@ def found_rows(got, file: Path, rows, joined, cols, missing: str = "{} not found
     ("no image", ``missing`` naming the file it looked for)."""
     for (line, row), found in zip(rows, joined.files):
         if found is None:
-            got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "no image",
-                                        missing.format(joined.expected([row[c].strip() for c in cols]))))
+            got.out(f"row {line} of {file.as_posix()}", "no image",
+                    missing.format(joined.expected([row[c].strip() for c in cols])))
         else:
             yield line, row, found
 

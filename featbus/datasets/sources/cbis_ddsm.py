@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._records import LeftOut
 from ...io import ImageError, header_shape, read_image
 from .._release_join import join, through
 from .._release_tables import SourceError
@@ -115,8 +114,7 @@ def _tree(root: Path, file: Path, images: list[Path]) -> SourceRead:
         if _roi(got, {}, root, f, None, f"a cropped image of {case}") != "mask":
             continue
         if (scan := scans.get(case.casefold())) is None:
-            got.left_out.append(LeftOut(f.as_posix(), "mask", f"of {case}, whose full mammogram is not in the "
-                                                              "download"))
+            got.out(f.as_posix(), "mask", f"of {case}, whose full mammogram is not in the download")
         else:
             scan.masks += (f,)
     got.entries = list(scans.values())
@@ -134,9 +132,9 @@ def _roi(got: SourceRead, kinds: dict, root: Path, rel: Path, kind: str | None, 
     if rel not in kinds:
         what, why = kinds[rel] = (kind, "dicom_info.csv or its pixels") if kind else roi_kind(root, rel)
         if what == "crop":
-            got.left_out.append(LeftOut(rel.as_posix(), "cropped image", f"{crop} ({why}), not a scan"))
+            got.out(rel.as_posix(), "cropped image", f"{crop} ({why}), not a scan")
         elif what != "mask":
-            got.left_out.append(LeftOut(rel.as_posix(), "unreadable", why))
+            got.out(rel.as_posix(), "unreadable", why)
     return kinds[rel][0]
 
 
@@ -246,20 +244,17 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     for (line, row), found, roi_files in zip(rows, scans_of, rois_of):
         where = f"row {line} of {file.as_posix()}"
         if not found:
-            got.left_out.append(LeftOut(where, "no image", words[0].format(key_of(row[c_image]),
-                                                                           row[c_image].strip())))
+            got.out(where, "no image", words[0].format(key_of(row[c_image]), row[c_image].strip()))
             continue
         pathology = row[c_pathology].strip()
         if pathology.upper() not in SEVERITY:
-            got.left_out.append(LeftOut(where, "bad annotation", f"pathology {pathology!r} is none of "
-                                                                 f"{', '.join(SEVERITY)}"))
+            got.out(where, "bad annotation", f"pathology {pathology!r} is none of {', '.join(SEVERITY)}")
             continue
         scan = scans.setdefault(tuple(found), {"rows": [], "masks": [], "patient": row[c_patient].strip()})
         scan["rows"].append((line, row, pathology))
         roi = key_of(row[c_mask])
         if not roi_files:
-            got.left_out.append(LeftOut(where, "mask not found", words[1].format(roi) + " (the image kept without "
-                                                                                       "its mask)"))
+            got.out(where, "mask not found", words[1].format(roi) + " (the image kept without its mask)")
         scan["masks"] += [f for f, kind in roi_files
                           if _roi(got, kinds, root, f, kind, f"the cropped image of {name.format(roi)}") == "mask"]
     for found, scan in scans.items():

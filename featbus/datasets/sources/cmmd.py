@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..._records import LeftOut
 from .._release_join import NESTED, join
 from .._release_scan import dicom_name
 from .._release_tables import SourceError, SourceRefused
@@ -69,8 +68,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     for line, row in rows:
         key = (row[c_id].strip(), SIDES.get(row[c_side].strip().casefold(), row[c_side].strip()))
         if key in breast:
-            got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "duplicate",
-                                        f"patient {key[0]} side {key[1]} is row {breast[key][0]} too"))
+            got.out(f"row {line} of {file.as_posix()}", "duplicate",
+                    f"patient {key[0]} side {key[1]} is row {breast[key][0]} too")
             continue
         breast[key] = (line, row)
         rows_of.setdefault(key[0], []).append(key)
@@ -94,18 +93,18 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     for img, patient in [(img, patient_of[img]) for img in images or () if img in patient_of]:
         head = heads.get(img) or {}
         if not head and dicom_name(img):  # a .dcm, .dicom or suffix-less file: DICOM, its header unread
-            got.left_out.append(LeftOut(img.as_posix(), "unreadable", "its DICOM header cannot be read"))
+            got.out(img.as_posix(), "unreadable", "its DICOM header cannot be read")
             continue
         side = SIDES.get((head.get("ImageLaterality") or head.get("Laterality") or "").casefold())
         # no side (a PNG or JPEG conversion of the tree, no header): her only row, or the label all hers share
         keys = rows_of[patient] if side is None else [(patient, side)]
         labels = {breast[key][1][c_class].strip() for key in keys if key in breast}
         if len(labels) != 1:
-            got.left_out.append(LeftOut(img.as_posix(), "no row", f"no row of {file.as_posix()} for patient "
-                                        f"{patient}, side {side} (ImageLaterality)" if side else
-                                        f"no ImageLaterality header nor side in its name: which breast of "
-                                        f"{patient} it shows is unknown, and her rows differ "
-                                        f"({', '.join(sorted(labels))})"))
+            got.out(img.as_posix(), "no row", f"no row of {file.as_posix()} for patient "
+                    f"{patient}, side {side} (ImageLaterality)" if side else
+                    f"no ImageLaterality header nor side in its name: which breast of "
+                    f"{patient} it shows is unknown, and her rows differ "
+                    f"({', '.join(sorted(labels))})")
             continue
         line, row = breast[keys[0]]
         used.update(keys)
@@ -114,8 +113,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                                  meta={"laterality": side, "view": side and head["ViewPosition"]}))
     for key, (line, _) in breast.items():
         if key not in used:
-            got.left_out.append(LeftOut(f"row {line} of {file.as_posix()}", "no image",
-                                        f"no image of patient {key[0]} with ImageLaterality {key[1]}"))
+            got.out(f"row {line} of {file.as_posix()}", "no image",
+                    f"no image of patient {key[0]} with ImageLaterality {key[1]}")
     got.class_source = ("the 'classification' column of {file} (as written): a breast's label, given to each of "
                         "its views (ID1 + LeftRight)")
     if sideless and sideless == len(got.entries):

@@ -16,7 +16,6 @@ import plistlib
 import re
 from pathlib import Path
 
-from ..._records import LeftOut
 from ...io import header_shape, list_folder
 from .._release_join import TOKENS, join
 from .._release_tables import SourceError
@@ -92,7 +91,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 outlines, points = xml_outlines(root / xml)
                 size = (int(head["Rows"]), int(head["Columns"]))
             except (OSError, ValueError, KeyError, plistlib.InvalidFileException, SourceError) as exc:
-                got.left_out.append(LeftOut(xml.as_posix(), "bad annotation", f"{type(exc).__name__}: {exc}"))
+                got.out(xml.as_posix(), "bad annotation", f"{type(exc).__name__}: {exc}")
             else:
                 n_points += points
                 if outlines:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ... import io as _io
 from .._release_rules import column_key
 from .._release_tables import TableError
-from ._base import Entry, LeftOut, SourceRead
+from ._base import Entry, SourceRead
 from ._refs import member_file
 from .table import read_at
 
@@ -155,7 +155,7 @@ def read(root: Path, file: Path, images: list[Path], unannotated: str = "normal"
     for rel in filter(is_mias_name, below):
         ref = rel.stem.lower()
         if ref not in table:
-            got.left_out.append(LeftOut(rel.as_posix(), "no row", f"in {file.as_posix()}"))
+            got.out(rel.as_posix(), "no row", f"in {file.as_posix()}")
             continue
         sev = {r["severity"] for r in table[ref]}
         severity = 2 if "M" in sev else 1 if "B" in sev else 0

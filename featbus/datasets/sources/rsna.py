@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from ..._records import LeftOut
 from .._release_join import join
 from ._base import Entry, SourceRead
 from ._screening import found_rows, has_columns, row_dict, side_view, table
@@ -60,16 +59,16 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         patient = row[c_patient].strip()
         label = None if test else CANCER.get(row[c_cancer].strip())
         if not test and label is None:
-            got.left_out.append(LeftOut(rel.as_posix(), "bad annotation", f"row {line} of {file.as_posix()}: "
-                                        f"'cancer' is {row[c_cancer]!r}, neither 0 nor 1"))
+            got.out(rel.as_posix(), "bad annotation", f"row {line} of {file.as_posix()}: "
+                    f"'cancer' is {row[c_cancer]!r}, neither 0 nor 1")
             continue
         meta = side_view(row, c_side, c_view)
         breasts.setdefault((patient, meta["laterality"]), set()).add(label)
         got.entries.append(Entry(rel, label, patient=patient, split=split, row=row_dict(header, line, row), meta=meta))
     torn = {b for b, labels in breasts.items() if len(labels) > 1}
     for e in [e for e in got.entries if (e.patient, e.meta["laterality"]) in torn]:
-        got.left_out.append(LeftOut(e.image.as_posix(), "two labels", f"the views of breast {e.patient} "
-                                    f"{e.meta['laterality']} disagree on 'cancer' in {file.as_posix()}"))
+        got.out(e.image.as_posix(), "two labels", f"the views of breast {e.patient} "
+                f"{e.meta['laterality']} disagree on 'cancer' in {file.as_posix()}")
     got.entries = [e for e in got.entries if (e.patient, e.meta["laterality"]) not in torn]
     if test:
         got.class_source = "no labels in {file}: the competition's hidden test split"

@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._release_join import join
+from .._release_rules import column_key
 from ._base import Entry, SourceRead
-from ._screening import found_rows, has_columns, row_dict, side_view, table
+from ._screening import columns, found_rows, has_columns, header_row, row_dict, side_view, table
 
 __all__ = ["NAME", "read", "recognise"]
 
@@ -32,11 +33,11 @@ FINDING = ("finding_categories", "xmin", "ymin", "xmax", "ymax")
 def recognise(files: list[Path], root: Path) -> list[Path]:
     """The breast-level table (its key and ``breast_birads``), the findings table and the
     ``metadata.csv`` beside it."""
-    tables = [f for f in files if f.suffix.lower() == ".csv"]
-    mine = [f for f in tables if has_columns(root, f, KEY)]
+    heads = {f: columns(header_row(root, f)) for f in files if f.suffix.lower() == ".csv"}  # each read once
+    mine = [f for f, head in heads.items() if head >= {column_key(c) for c in KEY}]
     folders = {f.parent for f in mine}
-    return mine + [f for f in tables if f.parent in folders and f.name.casefold() == "metadata.csv"
-                   and has_columns(root, f, ("SOP Instance UID",))]
+    return mine + [f for f, head in heads.items() if f.parent in folders and f.name.casefold() == "metadata.csv"
+                   and column_key("SOP Instance UID") in head]
 
 
 def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "normal") -> SourceRead:
