@@ -87,9 +87,9 @@ def _check_loader_choices(on_error: str, groups) -> None:
         raise ValueError(f"groups must be 'duplicates' or None, got {groups!r}")
 
 
-def _natural_key(name: str):
-    """Sort 'benign (2)' before 'benign (10)'."""
-    return [int(t) if t.isdecimal() else t.lower() for t in re.split(r"(\d+)", name)]  # "²" is a digit, not decimal
+def _natural_key(name) -> list:
+    """Sort 'benign (2)' before 'benign (10)' (a value that is no string by its text: a label 3 as '3')."""
+    return [int(t) if t.isdecimal() else t.lower() for t in re.split(r"(\d+)", str(name))]  # "²": a digit, not decimal
 
 
 def _pattern_regex(pattern: str, stem: str | None) -> re.Pattern:

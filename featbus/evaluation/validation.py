@@ -377,7 +377,7 @@ class ExternalValidation:
         for column, values in (subgroups or {}).items():
             values = np.asarray(values, dtype=object)
             rows = []
-            for value in sorted(set(values[judged].tolist()), key=lambda v: _natural_key(str(v))):
+            for value in sorted(set(values[judged].tolist()), key=_natural_key):
                 sel = judged & (values == value)
                 f, ci = _estimate(view(sel), _keys(classes, present, [], chosen is not None), int(n_bootstrap),
                                   random_state, chosen)
@@ -1041,7 +1041,7 @@ def _known_labels(labels: np.ndarray, classes: list[str], holder: str) -> tuple[
     """``labels`` spelt as the model's ``classes`` (:func:`_case_folded`) and the notes on it; a class the model
     does not know refused, naming ``holder`` (what holds the labels)."""
     y_true, notes = _case_folded(labels, classes)
-    unknown = sorted(set(y_true.tolist()) - set(classes), key=lambda v: _natural_key(str(v)))
+    unknown = sorted(set(y_true.tolist()) - set(classes), key=_natural_key)
     if unknown:
         raise ValueError(f"{holder} has class{'es' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(u) for u in unknown)}, which the model does not know (its classes: "
@@ -1105,7 +1105,7 @@ def _case_folded(y_true: np.ndarray, classes: list[str]) -> tuple[np.ndarray, li
     """The data's labels, a label that differs from one model class in case only read as it
     (``'Benign'`` as ``'benign'``), with one note per label so read."""
     notes, mapping = [], {}
-    for label in sorted(set(y_true.tolist()) - set(classes), key=lambda v: _natural_key(str(v))):
+    for label in sorted(set(y_true.tolist()) - set(classes), key=_natural_key):
         same = [c for c in classes if c.casefold() == label.casefold()]
         if len(same) == 1:
             mapping[label] = same[0]
