@@ -102,7 +102,7 @@ def test_a_misspelt_label_is_refused_before_any_image_is_read(tmp_path, monkeypa
     rows = [("normal", k) for k in range(8)] + [("abnormal", 8)]
     from featbus.datasets.sources.table import _refuse_misspelt_labels
 
-    _refuse_misspelt_labels([(k + 2, lab) for lab, k in rows], "t.csv")
+    _refuse_misspelt_labels([(f"row {k + 2} of 't.csv'", lab) for lab, k in rows])
 
 
 def test_a_mask_folder_without_a_table_is_never_a_class(tmp_path, capsys):

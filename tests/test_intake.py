@@ -74,6 +74,19 @@ def test_a_download_reads_as_classes_with_their_masks_and_all_is_left_out(tmp_pa
     assert [c for c, _ in data.left_out] == ["All"] and "All/" in data.DESCR
 
 
+def test_the_read_leaves_all_out_with_its_masks(tmp_path):
+    # featbus read said "16 images ... nothing left out", All/'s copies kept unlabelled under a note that
+    # annotation files could not label them
+    from featbus.datasets import read_release
+
+    rel = read_release(_download(tmp_path / "DATA"))
+    s = rel.summary
+    assert s.n_images == 8 and None not in rel.labels and not any("could not label" in n for n in s.notes)
+    out = {(x.item, x.reason) for x in s.left_out}
+    assert out == {(f"All/{sub}/{c}_{i}.png", "duplicate" if sub == "images" else "mask")
+                   for sub in ("images", "masks") for c in ("benign", "malignant") for i in range(4)}
+
+
 def test_a_folder_of_every_image_is_found_by_its_content_whatever_its_name(tmp_path):
     root = _download(tmp_path / "DATA", all_name="Combined copy")
     with pytest.warns(UserWarning, match="left out 'Combined copy/'"):
@@ -274,6 +287,7 @@ def test_predict_leaves_out_the_mask_folders_of_a_download(tmp_path, capsys):
 
     root = _download(tmp_path / "DATA")
     paths = _expand_images([str(root)])
-    assert len(paths) == 16 and not any("/masks/" in p for p in paths)  # the All/ copies are images too
+    assert len(paths) == 8 and not any("/masks/" in p or "/All/" in p for p in paths)  # All/'s copies left out
     err = capsys.readouterr().err
-    assert "16 paired with 16 mask files (the same name in masks/)" in err  # the reader's paragraph
+    assert "8 paired with 8 mask files (the same name in masks/)" in err  # the reader's paragraph
+    assert "left out 8 (mask), 8 (duplicate, e.g. 'All/images/benign_0.png')" in err

@@ -506,3 +506,73 @@ def test_an_index_gives_the_pixel_sizes_the_folder_gives(tmp_path, column, unit)
             assert listed[name].get("size") == pytest.approx(folder[name].get("size"), rel=1e-12)
     assert folder["s0.png"]["size"] == pytest.approx(0.01 * (10.0 if unit else 1.0), rel=1e-12)  # cm -> mm
     assert "s3.png" in folder and not folder["s3.png"]  # an empty cell: no pixel size, from either
+
+
+def test_a_row_is_named_by_its_number_in_its_own_file(tmp_path):
+    # the number a spreadsheet shows (blank rows counted), in the file the row is in: a per-split table's own,
+    # never its place among the tables read as one (a row of valid/ was 'row 11 of test/_classes.csv')
+    root = tmp_path / "blank"
+    for k in range(3):
+        _png(root / f"a{k}.png", 10 * k)
+    (root / "labels.csv").write_text("image,label\na0.png,benign\n\n\na1.png,malignant\nmissing.png,benign\n"
+                                     "a2.png,benign\na2.png,malignant\n")
+    got = read_release(root)
+    assert [(x.item, x.reason) for x in got.summary.left_out] == [("row 6 of labels.csv", "no image"),
+                                                                 ("a2.png", "two labels")]
+    assert got.summary.left_out[1].detail == ("row(s) 7 of labels.csv say 'benign'; row(s) 8 of labels.csv say "
+                                              "'malignant'")
+    assert got.rows[0]["row"] == 2 and got.rows[1]["row"] == 5
+    root = tmp_path / "splits"
+    for split, n in (("train", 3), ("valid", 2), ("test", 2)):
+        lines = ["filename,benign,malignant"] + [f"{split}{k}.jpg,{k % 2},{1 - k % 2}" for k in range(n)]
+        for k in range(n):
+            _png(root / split / f"{split}{k}.jpg", 7 * k + n)
+        if split == "valid":
+            lines.append("gone.jpg,1,0")
+        (root / split / "_classes.csv").write_text("\n".join(lines) + "\n")
+    got = read_release(root)
+    assert [x.item for x in got.summary.left_out] == ["row 4 of valid/_classes.csv"]
+    assert {(Path(p).parent.name, row["row"]) for p, row in zip(got.images, got.rows)} == {
+        ("test", 2), ("test", 3), ("train", "2 of train/_classes.csv"), ("train", "3 of train/_classes.csv"),
+        ("train", "4 of train/_classes.csv"), ("valid", "2 of valid/_classes.csv"),
+        ("valid", "3 of valid/_classes.csv")}
+
+
+def test_density_letters_are_no_class_letters(tmp_path):
+    # B, M and N are read as benign / malignant / normal only where every cell is one of them: a density
+    # column's A-D keeps its B (TN-Mammo's labels; it was read as 'a, benign, c, d')
+    root = tmp_path / "density"
+    for k in range(6):
+        _png(root / f"P{k:03d}" / "left_cc.png", 10 * k)
+    rows = ["Patient,Label"] + [f"P{k:03d},{letter}" for k, letter in enumerate("ABCDAB")]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert read_release(root).summary.classes == {"a": 2, "b": 2, "c": 1, "d": 1}
+    (root / "labels.csv").write_text("\n".join(["Patient,Label"] + [f"P{k:03d},{'BMBMNB'[k]}" for k in range(6)]))
+    assert read_release(root).summary.classes == {"benign": 3, "malignant": 2, "normal": 1}
+
+
+def test_masks_pair_within_their_split_when_names_recur(tmp_path):
+    # <split>/<class>/images/1.png + <split>/<class>/masks/1.png: each split holds a 1.png (all 6 masks were
+    # left out as 'mask' but those of names found once)
+    root = tmp_path / "splits"
+    k = 0
+    for split in ("train", "valid", "test"):
+        for label in ("benign", "malignant"):
+            k += 1
+            _png(root / split / label / "images" / "1.png", k)
+            _mask(root / split / label / "masks" / "1.png")
+    got = read_release(root)
+    assert got.summary.n_images == 6 and not got.summary.left_out
+    assert all(len(m) == 1 and Path(m[0]).parent.parent == Path(i).parent.parent for i, m in zip(got.images, got.masks))
+    assert got.summary.splits == {"train": 2, "valid": 2, "test": 2}
+
+
+def test_bi_rads_folders_are_classes_their_one_wrapper_no_patient(tmp_path):
+    # KAU-BCMD as Kaggle ships it: BIRAD1/b1/, Birad3/b3/, ... (read as four patients, unlabelled)
+    root = tmp_path / "kau"
+    for k, (folder, inner) in enumerate((("BIRAD1", "b1"), ("Birad3", "b3"), ("Birad4", "b4"), ("Birad5", "Birad5"))):
+        for i in range(2):
+            _png(root / folder / inner / f"img_{k}{i}.jpg", 10 * k + i)
+    s = read_release(root).summary
+    assert s.classes == {"BIRAD1": 2, "Birad3": 2, "Birad4": 2, "Birad5": 2}
+    assert s.n_patients == 8 and s.patient_source == "one per image"

@@ -129,7 +129,7 @@ def test_a_nul_character_in_a_cell_leaves_that_row_out_by_name(tmp_path, outside
                                "images/i2.png,malignant\n")
     outcome = run_featbus(["read", rel], cwd=tmp_path)
     assert outcome.returncode == 0, outcome.text
-    assert "line 3 of t.csv: unreadable: a NUL character in a cell" in outcome.stderr
+    assert "row 3 of t.csv: unreadable: a NUL character in a cell" in outcome.stderr
     assert "2 images" in outcome.stdout and "images/i1.png: no row in t.csv" in outcome.stderr
 
 

@@ -117,18 +117,20 @@ def read_index_rows(path: Path, notes: list[str], left_out: list,
     differs only in Unicode normalisation from one in its folder (NFC written, NFD on disk as macOS
     stores names) is found, and said in ``notes``. ``check(line, row)``, when given, sees each row as it is
     read and may raise, ending the read there."""
-    header, rows = read_table(path, notes=notes, left_out=left_out, strip=False, dialect=csv.excel)  # as written
+    lines: list[int] = []
+    header, rows = read_table(path, notes=notes, left_out=left_out, strip=False, dialect=csv.excel, lines=lines)
     if "image" not in [h.strip().lower() for h in header]:  # a manifest by hand: its delimiter sniffed
-        header, rows = read_table(path, notes=[], left_out=[], strip=True)
+        lines = []
+        header, rows = read_table(path, notes=[], left_out=[], strip=True, lines=lines)
     cols = {h.strip().lower(): k for k, h in enumerate(header)}
     found = [(int(m.group(1) or 1), c) for c in header if (m := _MASK_COLUMN.match(c.strip().lower()))]
     masks = [header.index(c) for _, c in sorted(found)]  # mask, mask 2, mask 3...
     base, matched, folders = str(path.parent), [], {}
     out = []
-    for k, row in enumerate(rows):
+    for line, row in zip(lines, rows):
         got = {c: unescape_cell(row[cols[c]]) if c in cols else None for c in MANIFEST_COLUMNS if c != "mask"}
         got["image"] = _found(base, got["image"], matched, folders) if got["image"] else ""
-        out.append((k + 2, {**got, "cells": row, "masks": tuple(_found(base, unescape_cell(row[c]), matched, folders)
+        out.append((line, {**got, "cells": row, "masks": tuple(_found(base, unescape_cell(row[c]), matched, folders)
                                                                 for c in masks if row[c] != "")}))
         if check is not None:
             check(*out[-1])

@@ -282,7 +282,13 @@ class Reader:
         for n, words in ((joined, "with several joined"), (others, "'other' masks not used as the lesion"),
                          (aside, "other annotations beside an image's mask not used")):
             rule = f"{rule}; {n} {words}" if rule and n else rule
+        n_out = len(self.left_out)
         labels, class_source, class_order = self._labels(chosen, images, rows_of, label_column, summary)
+        out = {x.item for x in self.left_out[n_out:]}  # images the labels' reading left out (All/'s copies)
+        self.left_out += [LeftOut(m.as_posix(), "mask", f"of {img.as_posix()}, left out") for img in images
+                          if img.as_posix() in out for m, _ in masks_of.get(img, [])]
+        labels = [label for img, label in zip(images, labels) if img.as_posix() not in out]
+        images = [img for img in images if img.as_posix() not in out]
         images, labels = table.two_labels(self, images, labels, rows_of, chosen)
         if require_labels and not any(labels):
             raise ReleaseError(self._unlabelled(masks_of, summary))
@@ -304,7 +310,8 @@ class Reader:
         rel = Release.of(root, summary, [Entry(
             root / img, labels[k], lesion.get(img, ()), patient=groups[k], split=splits[k] if splits else None,
             pixel_size=pixel_sizes[k],
-            row={"row": rows_of[img][0] + 2, **dict(zip(chosen[2], chosen[1][rows_of[img][0]]))}
+            row={"row": self.read_tables.number(chosen[0], rows_of[img][0]),
+                 **dict(zip(chosen[2], chosen[1][rows_of[img][0]]))}
             if chosen and img in rows_of else None) for k, img in enumerate(images)], class_order,
             group_pattern=group_pattern, copies=self.copies, unfit_masks=self.unfit)
         summary.mask_rule = rule if summary.n_mask_files else None
@@ -405,8 +412,8 @@ class Reader:
         images that lack one named with why (the row and its cell); ``None`` where none."""
         sizes, missing = [None] * len(images), []
         if chosen is not None:
-            sizes, missing = table.pixel_size_cells(chosen[2], [(rows_of[i][0] + 2, chosen[1][rows_of[i][0]])
-                                                                for i in images], summary)
+            sizes, missing = table.pixel_size_cells(chosen[2], [(self.read_tables.number(chosen[0], rows_of[i][0]),
+                                                                 chosen[1][rows_of[i][0]]) for i in images], summary)
         # DICOM headers: read only for DICOM files
         n_dicom = dicom.pixel_sizes(self, images, sizes, missing) if summary.pixel_size_column is None else 0
         summary.n_pixel_sizes, summary.n_dicom_pixel_sizes = sum(s is not None for s in sizes), n_dicom

@@ -148,6 +148,19 @@ def stem_keys(stem: str) -> list[str]:
     return list(dict.fromkeys([stem.casefold(), s, *rests]))
 
 
+def letter_codes(values) -> bool:
+    """Whether label cells ``values`` are class letters: each filled one ``B``, ``M`` or ``N``
+    (:data:`LETTER_SPELLINGS`), so :func:`class_of_value` reads them as classes (``letters=True``).
+
+    Examples
+    --------
+    >>> from featbus.datasets._release_rules import letter_codes
+    >>> letter_codes(["B", "M", "m"]), letter_codes(["A", "B", "C", "D"])
+    (True, False)
+    """
+    return all(str(v).strip().casefold() in LETTER_SPELLINGS for v in values if str(v).strip())
+
+
 def class_of_value(value: str, *, letters: bool = False) -> str | None:
     """The class a label cell spells (:data:`LABEL_SPELLINGS`), else ``None``."""
     v = re.sub(r"\s+", " ", str(value).strip().casefold())

@@ -21,6 +21,7 @@ from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
     column_key,
+    folder_split,
     is_container,
     is_mask_folder,
     mask_parts,
@@ -166,8 +167,10 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     taken = {m for pairs in masks_of.values() for m, _ in pairs}
     images = [f for f in candidates if f not in taken]
     # a mask folder's files: the image of the same scope whose stem (or stem without a leading word)
-    # is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png for Images/bus_0001-l.png)
+    # is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png for Images/bus_0001-l.png);
+    # of the same split first (train/ and test/ may each hold a 1.png), else of any
     index = _unique_keys(images, lambda f: scope_of(f, release_name), lambda f: stem_keys(f.stem))
+    in_split = _unique_keys(images, lambda f: (scope_of(f, release_name), folder_split(f)), lambda f: stem_keys(f.stem))
     unpaired = []
     for m in in_folders:
         scope, parts = scope_of(m, release_name), mask_parts(m.stem)
@@ -175,9 +178,10 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
             owner = next((img for img in images if scope_of(img, release_name) == scope
                           and _pattern_regex(mask_pattern, img.stem).match(m.name)), None)
         else:
-            slot, keys = index.get(scope, {}), [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
+            keys = [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
             keys.append(f"{keys[0]}_0000")  # nnU-Net's labelsTr/<case> for imagesTr/<case>_0000 (its channel 0)
-            owner = next((slot[k] for k in keys if slot.get(k) is not None), None)
+            owner = next((slot[k] for slot in (in_split.get((scope, folder_split(m)), {}), index.get(scope, {}))
+                          for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)
             continue

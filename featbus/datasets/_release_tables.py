@@ -140,8 +140,9 @@ def _read_text(path: Path, notes: list, strip: bool, dialect) -> tuple[list[str]
                     return [], [], []  # free text, no table
                 dialect = csv.excel
             reader = csv.reader((line for _, line in _lines(f, path)), dialect)
-            return _kept(path, next(reader, None), ((reader.line_num, row) for row in reader),
-                         _text if strip else str, every_row=False)
+            # numbered as a spreadsheet shows the rows: the header 1, a blank line a row, a cell's line breaks not
+            return _kept(path, next(reader, None), enumerate(reader, start=2), _text if strip else str,
+                         every_row=False)
     except csv.Error as exc:
         if "field larger than field limit" not in str(exc):
             raise TableError(f"{str(path)!r} is not a readable table: {exc}") from None
@@ -300,15 +301,17 @@ def tables_read_once() -> Iterator[None]:
 
 
 def read_table(path: Path, *, notes: list | None = None, left_out: list | None = None, strip: bool = True,
-               dialect=None) -> tuple[list[str], list[list[str]]]:
+               dialect=None, lines: list | None = None) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)`` of a table, every cell text; rows padded to the header's width (once per file within
     :func:`tables_read_once`). ``notes`` gets the words on an encoding that is not plain UTF-8; ``left_out`` a
     :class:`~featbus.datasets._release_scan.LeftOut` for each row left out (a NUL character in a cell: no file
     name or label holds one), the rest read; ``strip=False`` keeps the cells' spaces as written (an index's
     values); ``dialect`` (a text table's, :class:`csv.Dialect`) replaces the sniffed one. :class:`TableError`
     for a table refused within bounds (not a regular file, a limit of :data:`featbus.io.RELEASE_LIMITS` met, an
-    ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd), naming the file and the limit."""
-    parsed = _PARSED.get()
+    ``.xlsx`` that unpacks too large, an ``.xls`` without xlrd), naming the file and the limit. ``lines`` gets each
+    row's number in the file, as a spreadsheet numbers it (the header row 1, blank rows counted): what a
+    message naming a row says."""
+    parsed, lines = _PARSED.get(), [] if lines is None else lines
     try:
         st = os.stat(path)  # the type before any open: a FIFO named table.csv would block
     except OSError as exc:
@@ -316,26 +319,30 @@ def read_table(path: Path, *, notes: list | None = None, left_out: list | None =
     if not stat.S_ISREG(st.st_mode):
         raise TableError(f"{str(path)!r} is not a regular file (a FIFO, device or socket): never opened")
     if parsed is None:  # outside tables_read_once: parsed for this caller alone, nothing kept or copied
-        return _parse(Path(path), [] if notes is None else notes, [] if left_out is None else left_out, strip, dialect)
+        header, rows, numbers = _parse(Path(path), [] if notes is None else notes,
+                                       [] if left_out is None else left_out, strip, dialect)
+        lines += numbers
+        return header, rows
     key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, strip, dialect)
     if key not in parsed:
         said, out = [], []
         parsed[key] = (*_parse(Path(path), said, out, strip, dialect), said, out)
-    header, rows, said, out = parsed[key]  # this caller's own copy of the rows; the kept ones stay as parsed
-    for into, got in ((notes, said), (left_out, out)):
+    header, rows, numbers, said, out = parsed[key]  # this caller's own copy of the rows; the kept ones as parsed
+    for into, got in ((notes, said), (left_out, out), (lines, numbers)):
         if into is not None:
             into.extend(got)
     return list(header), [list(row) for row in rows]
 
 
-def _parse(path: Path, notes: list, left_out: list, strip: bool, dialect) -> tuple[list[str], list[list[str]]]:
-    """:func:`read_table`'s parsing of the table at ``path``."""
+def _parse(path: Path, notes: list, left_out: list, strip: bool, dialect) -> tuple[list, list, list[int]]:
+    """:func:`read_table`'s parsing of the table at ``path``: its header, rows and each row's number."""
     reader = {".xlsx": _read_xlsx, ".xls": _read_xls, ".jsonl": _read_jsonl, ".parquet": _read_parquet}.get(
         path.suffix.lower())
     header, rows, lines = reader(path) if reader else _read_text(path, notes, strip, dialect)
     width = len(header)
     header = [h or f"column {k + 1}" for k, h in enumerate(header)]
     nul = [any("\0" in cell for cell in row) for row in rows]
-    left_out.extend(LeftOut(f"line {line} of {path.name}", "unreadable", "a NUL character in a cell")
+    left_out.extend(LeftOut(f"row {line} of {path.name}", "unreadable", "a NUL character in a cell")
                     for line, bad in zip(lines, nul) if bad)
-    return header, [(row + [""] * width)[:width] for row, bad in zip(rows, nul) if not bad]
+    return (header, [(row + [""] * width)[:width] for row, bad in zip(rows, nul) if not bad],
+            [line for line, bad in zip(lines, nul) if not bad])

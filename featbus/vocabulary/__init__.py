@@ -99,7 +99,8 @@ LABEL_SPELLINGS = {
     "malignant": ("malignant", "maligno", "maligna", "malin", "malign", "m"),
     "normal": ("normal", "normale", "no lesion", "nolesion", "n"),
 }
-#: Single-letter spellings count only in a column whose every value is one letter.
+#: Single-letter spellings count only in a column whose every value is one of them (a density column's A-D is
+#: no class's: :func:`featbus.datasets._release_rules.letter_codes`).
 LETTER_SPELLINGS = {"b", "m", "n"}
 
 

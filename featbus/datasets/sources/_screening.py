@@ -60,8 +60,9 @@ def table(root: Path, rel: Path, needs: tuple[str, ...],
     """``(header, [(line, row), ...], [the column of each of needs, then of optional: None where absent])`` of
     table ``rel`` read within the reader's bounds; a table without one of the columns ``needs`` is a
     :class:`SourceError` naming them."""
+    lines: list[int] = []
     try:
-        header, rows = read_at(root, rel)
+        header, rows = read_at(root, rel, lines=lines)
     except TableError as exc:
         raise SourceError(str(exc)) from None
     have = columns(header)
@@ -69,7 +70,7 @@ def table(root: Path, rel: Path, needs: tuple[str, ...],
     if absent:
         raise SourceError(f"no column {', '.join(repr(a) for a in absent)} (its columns: "
                           f"{', '.join(repr(h) for h in header[:12])})")
-    return (header, [(k + 2, row) for k, row in enumerate(rows)],
+    return (header, list(zip(lines, rows)),
             [column(header, n) if column_key(n) in have else None for n in needs + optional])
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._release_rules import class_of_value, expected_class
+from .._release_rules import class_of_value, expected_class, letter_codes
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
 from . import labelme
@@ -155,14 +155,15 @@ def as_table(got, root: Path, options: dict | None = None):
     expected class it spells (``options["classes"]``); a likely misspelling refused; the spellings said."""
     got.within = ReleaseSummary(root=root)  # no table: the paragraph says the images are listed by the file
     written = [e.label.strip() for e in got.entries]
-    letters = all(len(w) <= 1 for w in written)
+    letters = letter_codes(written)
     labels = [class_of_value(w, letters=letters) or w.casefold() for w in written]
     expected = [str(c) for c in (options or {}).get("classes") or ()]
     if expected:  # a label no class spells is named by the reader
         labels = [expected_class(expected, w, lab) or w for lab, w in zip(labels, written)]
     else:
         try:
-            _refuse_misspelt_labels([(k + 1, w) for k, w in enumerate(written)], str(root / got.file), "image")
+            _refuse_misspelt_labels([(f"image {k + 1} of {str(root / got.file)!r}", w) for k, w in enumerate(written)],
+                                   "image")
         except ValueError as exc:
             raise SourceRefused(str(exc)) from None
         spelt = spellings(dict(zip((e.label for e in got.entries), labels)))

@@ -13,7 +13,7 @@ from pathlib import Path
 from ...io import dicom_header, dicom_pixel_size, header_shape
 from ...vocabulary import DICOM_KEY_FIELDS
 from .._common import _natural_key
-from .._release_rules import class_of_value, column_key
+from .._release_rules import class_of_value, column_key, letter_codes
 from .._release_scan import dicom_name
 from . import table
 from ._base import ReleaseError
@@ -97,7 +97,7 @@ def table_by_header(reader, images, image_column, summary):
     used = {k for ks in found.values() for k in ks}
     for k, row in enumerate(rows):
         if k not in used:
-            reader.out(f"row {k + 2} of {rel.as_posix()}", "no image",
+            reader.out(reader.read_tables.row(rel, k), "no image",
                      f"no file's {field} is {row[column].strip()!r}")
     summary.table_candidates = [t for t in summary.table_candidates if not t.startswith(rel.as_posix() + " (")]
     summary.table, summary.image_column = reader.root / rel, header[column]
@@ -108,7 +108,7 @@ def table_by_header(reader, images, image_column, summary):
 def header_labels(reader, images, field, summary):
     """``(labels, class source, class order)`` from a DICOM header field named by ``--label-column``."""
     values = header_column(reader, images, field, "--label-column")
-    letters = all(len(v) <= 1 for v in values)
+    letters = letter_codes(values)
     labels = [class_of_value(v, letters=letters) or v.casefold() for v in values]
     summary.label_column = field
     return labels, f"the DICOM header's {field}", sorted(set(labels), key=_natural_key)

@@ -60,7 +60,7 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
         first = {d[0] for d in dirs}
     classes: list[str | None] = [None] * len(images)
     patients: list[str | None] = over or [None] * len(images)
-    words = all(class_of_value(v) for v in first)
+    words = all(map(_class_named, first))
     if ids and not words and {_id_key(v) for v in first} <= ids:  # ids, never classes: the patient level
         return classes, [d[0] for d in dirs] if all(dirs) else patients
     if labelled and not words:  # a table labels the images: folders of other names are patients
@@ -68,7 +68,8 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
     if words or len(first) <= MAX_CLASS_FOLDERS:
         classes = [d[0] if d else None for d in dirs]
         second = {d[1] for d in dirs if len(d) > 1}
-        if over is None and len(second) > 1 and all(len(d) > 1 for d in dirs):
+        one_each = words and len({tuple(d[:2]) for d in dirs}) == len(first)  # KAU-BCMD's Birad3/b3/: a wrapper
+        if over is None and len(second) > 1 and all(len(d) > 1 for d in dirs) and not one_each:
             patients = [d[1] for d in dirs]
         return classes, patients
     return classes, [d[0] for d in dirs] if all(dirs) else patients
@@ -168,6 +169,12 @@ def name_patients(reader, images, class_order, summary, names=None) -> list[str]
     return prefixes
 
 
+def _class_named(name: str) -> bool:
+    """Whether a folder's name is a class's spelling (:func:`class_of_value`) or a BI-RADS category's
+    (:data:`BIRADS_NAME`): a class, never an id."""
+    return bool(class_of_value(name) or BIRADS_NAME.fullmatch(_id_key(name)))
+
+
 def _id_shaped(name: str) -> bool:
     """Whether a folder's name is shaped as an id (:data:`ID_VALUE`, :data:`ID_NAME`)."""
     return bool(ID_VALUE.fullmatch(_id_key(name)) or ID_NAME.fullmatch(_id_key(name)))
@@ -187,6 +194,8 @@ ID_VALUE = re.compile(r"\d{4,}|\d+(?:\.\d+){3,}|[0-9a-f]{16,}")
 #: (``P001``, ``case_012``, CMMD's ``D1-0001``) or a patient's, case's or subject's number (``Patient 3``, ``pt12``).
 ID_NAME = re.compile(r"[a-z]{0,8}\d?[\s_\-]?0\d{2,}|(?:patient|pat|pt|p|case|subject|subj|sub|participant|woman|id)"
                      r"[\s_\-#]*\d+")
+#: A folder named as a BI-RADS category (``BIRADS 4a``, KAU-BCMD's ``Birad3``): a class, never an id.
+BIRADS_NAME = re.compile(r"bi[\s_\-]?rads?[\s_\-]*[0-6][a-c]?")
 #: The names of an image's id column (compared as :func:`column_key`): its id, not its file's name or path.
 IMAGE_ID_COLUMNS = ("imageid", "imageuid", "imagenumber", "sopinstanceuid")
 
@@ -237,9 +246,9 @@ def id_folders(reader, images, folder_classes, summary) -> str | None:
     patient, study or image column (:func:`_table_ids`), or each holds one patient's images
     (:func:`_one_patient_each`), or each is shaped as an id (:data:`ID_VALUE`: RSNA's patient folders
     without the competition's table; :data:`ID_NAME`: ``P001``, ``Patient 3``). Folders named as the classes
-    are always classes."""
+    (or as BI-RADS categories, :data:`BIRADS_NAME`) are always classes."""
     names = sorted({c for c in folder_classes if c}, key=_natural_key)
-    if len(names) < 2 or all(class_of_value(n) for n in names):
+    if len(names) < 2 or all(map(_class_named, names)):
         return None
     why = (_table_ids(reader, {_id_key(n) for n in names}) or _one_patient_each(reader, images, folder_classes)
            or ("their names are ids (numbers of four digits or more, DICOM UIDs or hashes), no class's"

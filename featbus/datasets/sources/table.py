@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 from ..._registry import did_you_mean
 from ...vocabulary import IMAGE_COLUMNS, LABEL_COLUMNS, MASK_COLUMN_WORDS, PATIENT_COLUMNS
@@ -22,6 +22,7 @@ from .._release_rules import (
     column_key,
     expected_class,
     folder_split,
+    letter_codes,
     pixel_size_cell,
     pixel_size_column,
     split_of,
@@ -31,7 +32,7 @@ from .._release_tables import TableError, read_table
 from ._base import LeftOut, ReleaseError
 from ._refs import ArchiveError, member_file
 
-__all__ = ["choose_table", "pair_rows", "patient_column", "pixel_size_cells", "read_at", "table_labels",
+__all__ = ["ReadTables", "choose_table", "pair_rows", "patient_column", "pixel_size_cells", "read_at", "table_labels",
            "two_labels", "with_rows"]
 
 
@@ -109,16 +110,16 @@ def one_hot_table(header: list[str], rows: list[list[str]]) -> tuple[list[str], 
         f"labels from the one-hot columns {', '.join(repr(n) for n in names)} (the class is the column whose cell is 1)"
 
 
-def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], files: set[Path]):
+def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], files: set[Path]) -> dict:
     """Per-split tables of one name and header (``train/_classes.csv``, ``data/test/metadata.csv``)
-    as one, under the first one's name, with a ``split`` column from the folder and each cell naming
-    a file beside its table as the release-relative path (two splits may hold ``0001.png``):
-    ``(tables, words)``."""
+    as one, in ``tables`` under the first one's name, with a ``split`` column from the folder and each cell
+    naming a file beside its table as the release-relative path (two splits may hold ``0001.png``): the
+    tables each merged table holds, by its name."""
     groups: dict[tuple, list[Path]] = {}
     for rel, (header, _) in tables.items():
         if folder_split(rel) is not None:
             groups.setdefault((rel.name.casefold(), tuple(column_key(h) for h in header)), []).append(rel)
-    words = []
+    merged = {}
     for rels in (rels for rels in groups.values() if len(rels) > 1):
         header = list(tables[rels[0]][0])
         own_split = "split" in map(column_key, header)  # a split column of its own is kept as written
@@ -126,15 +127,45 @@ def merge_split_tables(tables: dict[Path, tuple[list[str], list[list[str]]]], fi
                  for c in row] + ([] if own_split else [folder_split(rel)])
                 for rel in rels for row in tables.pop(rel)[1]]
         tables[rels[0]] = (header if own_split else header + ["split"], rows)
-        words.append(f"the per-split tables {', '.join(r.as_posix() for r in rels)} read as one")
-    return tables, words
+        merged[rels[0]] = rels
+    return merged
+
+
+@dataclass
+class ReadTables:
+    """The release's tables, each read once (:func:`choose_table`): ``read``, each one's header and rows
+    (per-split tables merged, a one-hot table with its ``class`` column); ``words``, how a one-hot table was
+    read; ``lines``, each row's file and its number there (a merged table's rows are several files')."""
+
+    read: dict[Path, tuple[list[str], list[list[str]]]]
+    words: dict[Path, str]
+    lines: dict[Path, list[tuple[Path, int]]]
+
+    def row(self, rel: Path, k: int, root=None) -> str:
+        """Row ``k`` of table ``rel`` as a message names it, ``row 7 of labels.csv`` (under ``root``, quoted,
+        where given); its number is the file's (:func:`~featbus.datasets._release_tables.read_table`'s)."""
+        file, n = self.lines[rel][k]
+        return f"row {n} of {file.as_posix() if root is None else repr(str(root / file))}"
+
+    def number(self, rel: Path, k: int) -> int | str:
+        """Row ``k``'s number in its file, with the file (``4 of valid/_classes.csv``) where it is not ``rel``."""
+        file, n = self.lines[rel][k]
+        return n if file == rel else f"{n} of {file.as_posix()}"
+
+    def rows(self, rel: Path, ks: list[int]) -> str:
+        """Rows ``ks`` of table ``rel`` named, ``row(s) 4, 7 of labels.csv`` (each file's of a merged table)."""
+        numbers: dict[Path, list[str]] = {}
+        for k in ks:
+            file, n = self.lines[rel][k]
+            numbers.setdefault(file, []).append(str(n))
+        return ", ".join(f"row(s) {', '.join(ns)} of {file.as_posix()}" for file, ns in numbers.items())
 
 
 def _label_candidates(header, rows, taken) -> list[int]:
     out = []
     for c in (c for c in range(len(header)) if c not in taken):
         values = {r[c].strip() for r in rows} - {""}
-        letters = all(len(v) == 1 for v in values)
+        letters = letter_codes(values)
         if values and all(class_of_value(v, letters=letters) for v in values):
             out.append(c)
     return out
@@ -156,23 +187,26 @@ def _choose_label_column(header, rows, given, taken, where) -> tuple[int | None,
 
 def choose_table(reader, images, image_column, summary):
     files = index(images)
-    read, notes, encodings, bad_rows = {}, [], [], {}  # the release's tables, each read once
+    read, notes, encodings, bad_rows, lines = {}, [], [], {}, {}  # the release's tables, each read once
     for rel in reader.tables:
+        numbers: list[int] = []
         try:
             read[rel] = read_at(reader.root, rel, notes=encodings, strip=False,  # ' a.png' names ' a.png'
-                                left_out=bad_rows.setdefault(rel, []))  # rows left out (a NUL character)
+                                left_out=bad_rows.setdefault(rel, []), lines=numbers)  # rows left out: a NUL
         except TableError as exc:
             raise ReleaseError(str(exc)) from None
         except (OSError, UnicodeError, ValueError) as exc:
             notes.append(f"{rel.as_posix()} (not a readable table: {exc})")
-    read, merged = merge_split_tables(read, set(reader.files))
-    for rel in [r for r, bad in bad_rows.items() if bad and r not in read]:  # merged per-split
-        into = next(r for r in read if r.name.casefold() == rel.name.casefold())
-        bad_rows.setdefault(into, []).extend(bad_rows.pop(rel))
+        lines[rel] = [(rel, n) for n in numbers]
+    merged = merge_split_tables(read, set(reader.files))
+    for into, rels in merged.items():  # a merged table's rows and rows left out are its files'
+        lines[into] = [origin for rel in rels for origin in lines.pop(rel)]
+        bad_rows[into] = [bad for rel in rels for bad in bad_rows.pop(rel)]
     hot = {rel: one_hot_table(header, rows) for rel, (header, rows) in read.items()}  # as one-hot where it is
-    tables = reader.read_tables = SimpleNamespace(read={rel: (h, r) for rel, (h, r, _) in hot.items()},
-                                                  words={rel: said for rel, (*_, said) in hot.items() if said})
-    summary.notes += [w[0].upper() + w[1:] + "." for w in merged]
+    tables = reader.read_tables = ReadTables({rel: (h, r) for rel, (h, r, _) in hot.items()},
+                                             {rel: said for rel, (*_, said) in hot.items() if said}, lines)
+    summary.notes += [f"The per-split tables {', '.join(r.as_posix() for r in rels)} read as one."
+                      for rels in merged.values()]
     scored, errors = [], []
     for rel, (header, rows) in tables.read.items():  # each table's column naming most images (--image-column's)
         try:
@@ -241,7 +275,7 @@ def pair_rows(reader, table, images, masks_of, summary):
                 if found is None and (Path(cell.strip()).suffix.lower() in IMAGE_SUFFIXES
                                       or "/" in cell):  # a file's name, not '-', 'none'
                     outside = _outside(reader.root, cell, rel)
-                    reader.out(f"row {k + 2} of {name}", "outside the release" if outside else "mask not found",
+                    reader.out(reader.read_tables.row(rel, k), "outside the release" if outside else "mask not found",
                                ("mask " if outside else "") + f"{cell.strip()!r} (the image kept without it)")
                 if found is None or found == img:
                     continue
@@ -262,7 +296,7 @@ def pair_rows(reader, table, images, masks_of, summary):
     nfc = elsewhere = 0
     for k, row in enumerate(rows):
         cell = row[column] if row[column].strip() else ""  # spaces may be part of a file's name
-        where = f"row {k + 2} of {name}"
+        where = reader.read_tables.row(rel, k)
         outside = _outside(reader.root, cell, rel)  # an absolute one: another machine's, found by its path's end
         img = None if outside and not cell.strip().startswith("/") else find(files, cell)
         if outside and img is None:
@@ -306,14 +340,14 @@ def two_labels(reader, images, labels, rows_of, table):
         ks = rows_of.get(img, [])
         said: dict[str, list[int]] = {}
         for k in ks:
-            said.setdefault(rows[k][col].strip().casefold() if col is not None else "", []).append(k + 2)
+            said.setdefault(rows[k][col].strip().casefold() if col is not None else "", []).append(k)
         if len(said) > 1:
-            reader.out(img, "two labels", "; ".join(f"row(s) {', '.join(map(str, v))} of {rel.as_posix()} say "
-                                                  f"{lab!r}" for lab, v in said.items()))
+            reader.out(img, "two labels", "; ".join(f"{reader.read_tables.rows(rel, v)} say {lab!r}"
+                                                  for lab, v in said.items()))
             continue
         for n, k in enumerate(ks):  # a row said again word for word; rows of two findings of one image are kept
             if rows[k] in [rows[j] for j in ks[:n]]:
-                reader.out(f"row {k + 2} of {rel.as_posix()}", "duplicate", f"names {img.as_posix()!r} again")
+                reader.out(reader.read_tables.row(rel, k), "duplicate", f"names {img.as_posix()!r} again")
         kept.append((img, label))
     return [img for img, _ in kept], [label for _, label in kept]
 
@@ -353,23 +387,23 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
     summary.label_column = header[col]
     source = one_hot if one_hot and header[col] == "class" else f"the {header[col]!r} column"
     written = [r[col].strip() for r in used]
-    letters = all(len(w) <= 1 for w in written)
+    letters = letter_codes(written)
     if "" in written:  # the first empty cell, its row named
         k = written.index("")
-        raise ReleaseError(f"row {ks[k] + 2} of {rel.as_posix()}: image {images[k].as_posix()!r} has an empty "
+        raise ReleaseError(f"{reader.read_tables.row(rel, ks[k])}: image {images[k].as_posix()!r} has an empty "
                            f"{header[col]!r}")
     labels = [class_of_value(value, letters=letters) or value.casefold() for value in written]
     for img, k, label, folder in zip(images, ks, labels, folder_classes):
         if folder and class_of_value(folder) not in (None, label):
             raise ReleaseError(
-                f"row {k + 2} of {rel.as_posix()}: {rows[k][column]!r} is {rows[k][col]!r} (the "
+                f"{reader.read_tables.row(rel, k)}: {rows[k][column]!r} is {rows[k][col]!r} (the "
                 f"{header[col]!r} column), but its image {str(reader.root / img)!r} is in the {folder!r} "
                 "folder: one image under two labels; correct the table or move the image")
     if reader.classes is not None:  # the expected classes: every label one of them, its row named
         names = [str(c) for c in reader.classes]
-        return [expected_class(names, value, label, f"row {k + 2} of {str(reader.root / rel)!r}")
+        return [expected_class(names, value, label, reader.read_tables.row(rel, k, reader.root))
                 for k, value, label in zip(ks, written, labels)], source, names
-    _refuse_misspelt_labels([(k + 2, value) for k, value in zip(ks, written)], str(reader.root / rel))
+    _refuse_misspelt_labels([(reader.read_tables.row(rel, k, reader.root), value) for k, value in zip(ks, written)])
     # how the label column was chosen, which spellings were read as which class (warned: Release.to_bunch)
     if label_column is None and (others or column_key(header[col]) not in LABEL_COLUMNS):
         said = (f"labels from the {header[col]!r} column of {rel.name} (its values are the classes: "
@@ -429,24 +463,25 @@ def _column_values(rows, c: int, n: int) -> str:
     return ", ".join(vals[:n]) + (f" and {len(vals) - n} more" if len(vals) > n else "")
 
 
-def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str = "row") -> None:
+def _refuse_misspelt_labels(rows: list[tuple[str, str]], unit: str = "row") -> None:
     """Refuse, before any image is read, a label written on one or two rows that is a plausible typo of a
     label of three times as many rows (:func:`~featbus.datasets._common.plausible_typo`, whose rule keeps
     different words apart: 'Benigh' beside 'Benign'): it would become a class of its own. ``rows`` are
-    ``(number, label)``, ``unit`` what the number counts (a table's rows, an annotation file's images).
+    ``(where, label)``, ``where`` naming the row (``row 11 of 't.csv'``), ``unit`` what a row is (a table's
+    row, an annotation file's image).
 
     Examples
     --------
     >>> try:
-    ...     _refuse_misspelt_labels([(2, "Benign")] * 9 + [(11, "Benigh")], "t.csv")
+    ...     _refuse_misspelt_labels([("row 2 of 't.csv'", "Benign")] * 9 + [("row 11 of 't.csv'", "Benigh")])
     ... except ValueError as exc:
     ...     print(str(exc)[:80])
     row 11 of 't.csv': label 'Benigh' (1 row) looks like a misspelling of 'Benign' (
-    >>> _refuse_misspelt_labels([(2, "normal")] * 9 + [(11, "abnormal")], "t.csv")
-    >>> _refuse_misspelt_labels([(2, "LN")] * 9 + [(11, "LP")], "t.csv")
+    >>> _refuse_misspelt_labels([("row 2", "normal")] * 9 + [("row 11", "abnormal")])
+    >>> _refuse_misspelt_labels([("row 2", "LN")] * 9 + [("row 11", "LP")])
     """
     counts = Counter(label.casefold() for _, label in rows)
-    first = {label.casefold(): (line, label) for line, label in reversed(rows)}  # each label's first row
+    first = {label.casefold(): (where, label) for where, label in reversed(rows)}  # each label's first row
     for rare, n in counts.items():
         if n > 2:
             continue
@@ -454,7 +489,7 @@ def _refuse_misspelt_labels(rows: list[tuple[int, str]], table: str, unit: str =
             if m < 3 * n or rare.strip() == common.strip():  # spaces only: read as one class, said
                 continue
             if plausible_typo(rare, common):
-                line, written = first[rare]
-                raise ValueError(f"{unit} {line} of {table!r}: label {written!r} ({n} {unit}{'s' if n > 1 else ''}) "
+                where, written = first[rare]
+                raise ValueError(f"{where}: label {written!r} ({n} {unit}{'s' if n > 1 else ''}) "
                                  f"looks like a misspelling of {first[common][1]!r} ({m} {unit}s): correct the "
                                  f"{'table' if unit == 'row' else 'file'} (every distinct label is a class)")
