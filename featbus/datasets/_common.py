@@ -126,6 +126,9 @@ def _read_keeping_image(item, index: int):
         files = [m for m in mask_paths if not hasattr(m, "render")]  # a mask drawn by an annotation file renders
         mask = read_mask(files, shape=image.shape) if files else np.zeros(image.shape[:2], bool)
         for drawn in (m for m in mask_paths if hasattr(m, "render")):
+            size = tuple(info.get("shape", image.shape)[:2])  # the file's: drawn at another, never rendered
+            if tuple(drawn.size) != size:
+                raise ValueError(f"drawn at {drawn.size[1]}x{drawn.size[0]}, the image is {size[1]}x{size[0]}")
             mask |= mask_at_work(drawn.render(), image.shape[:2])
         return image, mask, None, meta
     except (ImageError, FileNotFoundError, ValueError) as exc:

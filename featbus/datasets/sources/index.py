@@ -182,9 +182,16 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
                                     "is there)")
             if classes is not None and label not in [str(c) for c in classes]:
                 raise bad_row(line, f"label {label!r} is not one of the classes {[str(c) for c in classes]}")
-        there = [isinstance(target, DrawnMask) or os.path.isfile(_container(target)) for _, target in targets]
-        left_out += [LeftOut(f"row {line} of {path.name}", "mask not found", f"{m!r} (the image kept without it)")
-                     for (m, _), ok in zip(targets, there) if not ok]
+        there = []
+        for m, target in targets:  # a drawn mask's size is the cell's: within the pixel limit, else never drawn
+            problem = pixel_limit_problem(target.size) if isinstance(target, DrawnMask) else None
+            if problem is not None:
+                left_out.append(LeftOut(f"row {line} of {path.name}", problem[0],
+                                        f"mask {m!r}: {problem[1]} (the image kept without it)"))
+            elif not isinstance(target, DrawnMask) and not os.path.isfile(_container(target)):
+                left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
+                                        f"{m!r} (the image kept without it)"))
+            there.append(problem is None and (isinstance(target, DrawnMask) or os.path.isfile(_container(target))))
         kept.append((line, row["cells"]))
         no_patient += has_group and not group
         entries.append(Entry(image, label or None, tuple(t for (_, t), ok in zip(targets, there) if ok),
@@ -202,6 +209,13 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
                                f"{refused[0].item}: {refused[0].reason}, {refused[0].detail})")
         keep = [p is None for p in problems]
         entries, kept = list(compress(entries, keep)), list(compress(kept, keep))
+        for k, (e, (line, _)) in enumerate(zip(entries, kept)):  # a drawn mask at another size than its image
+            shape = probed[e.image][0] if isinstance(e.image, Path) else None
+            unfit = [m for m in e.masks if isinstance(m, DrawnMask) and shape is not None and m.size != shape[:2]]
+            left_out += [LeftOut(f"row {line} of {path.name}", "mask size differs",
+                                 f"{os.fspath(m)!r} drawn at {m.size[1]}x{m.size[0]}, the image is "
+                                 f"{shape[1]}x{shape[0]} (the image kept without it)") for m in unfit]
+            entries[k] = replace(e, masks=tuple(m for m in e.masks if m not in unfit))
     images = [e.image for e in entries]
     if images and len(absent) == len(images):
         raise ReleaseError(f"none of the {len(absent)} images {str(path)!r} lists exists (the first, row "
