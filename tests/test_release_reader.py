@@ -597,3 +597,13 @@ def test_an_index_mask_drawn_at_another_size_is_left_out_never_rendered(tmp_path
     data = load_data(index, on_error="skip")
     assert [bool(m.any()) for m in data.masks] == [False, False, True, True]
     assert "drawn at 64x64, the image is 32x32" in str(data.dropped_masks)
+
+
+def test_a_label_across_two_lines_is_refused_naming_its_row(tmp_path):
+    # a quoted cell holding a line break became the class 'benign\nmalignant' and split the paragraph in two
+    for k in range(3):
+        _png(tmp_path / f"a{k}.png", 10 * k)
+    (tmp_path / "labels.csv").write_text('image,label\na0.png,benign\na1.png,"benign\nmalignant"\na2.png,malignant\n')
+    with pytest.raises(ReleaseError, match=r"^row 3 of labels.csv: the 'label' of image 'a1.png' is "
+                                           r"'benign\\nmalignant'"):
+        read_release(tmp_path)

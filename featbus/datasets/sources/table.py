@@ -392,6 +392,11 @@ def table_labels(reader, table, images, rows_of, label_column, folder_classes, s
         k = written.index("")
         raise ReleaseError(f"{reader.read_tables.row(rel, ks[k])}: image {images[k].as_posix()!r} has an empty "
                            f"{header[col]!r}")
+    broken = next((k for k, w in enumerate(written) if "\n" in w or "\r" in w), None)
+    if broken is not None:  # a quoted cell across two lines: never a class's name
+        raise ReleaseError(f"{reader.read_tables.row(rel, ks[broken])}: the {header[col]!r} of image "
+                           f"{images[broken].as_posix()!r} is {written[broken]!r}, a line break inside a label "
+                           "(a quote left open?); correct the table")
     labels = [class_of_value(value, letters=letters) or value.casefold() for value in written]
     for img, k, label, folder in zip(images, ks, labels, folder_classes):
         if folder and class_of_value(folder) not in (None, label):
