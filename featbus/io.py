@@ -121,12 +121,18 @@ MAX_ARCHIVE_BYTES = 16 * 1024 * 1024 * 1024
 #: (a Hugging Face ``image`` column) expands to: each is read whole, once, so it must fit in memory
 #: (BreastMNIST's 224-pixel ``train_images`` is 27 MB).
 MAX_ARRAY_BYTES = 2 * 1024 * 1024 * 1024
+#: The most bytes a DICOM file's deflated dataset (transfer syntax Deflated Explicit VR Little Endian) may inflate
+#: to. pydicom inflates such a dataset whole, in memory, before it reads a header value (a 1 MB file of zeros
+#: inflates to 1 GB), so featbus inflates it first as a count, keeping nothing, and refuses a file beyond it,
+#: named. Above a release's largest image (:data:`MAX_IMAGE_PIXELS` of three 16-bit samples, 192 MB) and its header.
+MAX_DICOM_INFLATED_BYTES = 256 * 1024 * 1024
 
 
 #: The names of the limits above, in one tuple (documented where each is defined).
 RELEASE_LIMITS = ("MAX_FOLDER_DEPTH", "MAX_TABLE_BYTES", "MAX_LINE_CHARS", "MAX_FIELD_CHARS", "MAX_COLUMNS", "MAX_ROWS",
                   "MAX_XLSX_BYTES", "MAX_XLSX_PARTS", "MAX_IMAGE_PIXELS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH",
-                  "MAX_ARCHIVE_MEMBERS", "MAX_ARCHIVE_MEMBER_BYTES", "MAX_ARCHIVE_BYTES", "MAX_ARRAY_BYTES")
+                  "MAX_ARCHIVE_MEMBERS", "MAX_ARCHIVE_MEMBER_BYTES", "MAX_ARCHIVE_BYTES", "MAX_ARRAY_BYTES",
+                  "MAX_DICOM_INFLATED_BYTES")
 
 
 def limit_words(name: str) -> str:
@@ -169,7 +175,8 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
     cannot be read, ``detail`` saying why). What the release reader checks every file with and what
     ``featbus predict`` counts the files it will bring to scale with. A DICOM file's header is read with
     its pixel data deferred (never read): one without pixel data, or whose native pixel data the file
-    does not hold whole (truncated), is ``"unreadable"`` with why; a DICOMDIR is ``"not an image"``.
+    does not hold whole (truncated), is ``"unreadable"`` with why; a DICOMDIR is ``"not an image"``; one whose
+    deflated dataset inflates beyond :data:`MAX_DICOM_INFLATED_BYTES` is ``"too large"``, never inflated whole.
 
     Examples
     --------
@@ -202,6 +209,8 @@ def header_shape(path: str | os.PathLike) -> tuple[tuple[int, int] | None, tuple
         with _open_pil(str(path), None) as im:  # the header only: no pixel is decoded; the callers judge the size
             w, h = im.size
         return (h, w), None
+    except _InflatedTooLarge as exc:
+        return None, ("too large", str(exc))
     except Exception as exc:  # noqa: BLE001 - every reader's failure is the file's, named
         return None, ("unreadable", f"{type(exc).__name__}: {exc}")
 
@@ -238,12 +247,61 @@ def is_dicom(path: str | os.PathLike) -> bool:
     return head[128:132] == b"DICM"
 
 
+#: How many bytes of a deflated DICOM dataset are read, and at most inflated, at a time while it is counted.
+_INFLATE_CHUNK = 1 << 20
+
+
+class _InflatedTooLarge(ValueError):
+    """A DICOM file whose deflated dataset inflates beyond :data:`MAX_DICOM_INFLATED_BYTES` (the message says so)."""
+
+
+def _check_inflated(fp, force: bool) -> None:
+    """:class:`_InflatedTooLarge` when the DICOM file ``fp`` (binary, at its start) is in the deflated transfer
+    syntax and its dataset inflates beyond :data:`MAX_DICOM_INFLATED_BYTES`: inflated a chunk at a time as a
+    count, nothing kept, stopping there. Its preamble and file meta are read as pydicom reads them; a file of
+    another transfer syntax is left to pydicom."""
+    from pydicom import filereader
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    filereader.read_preamble(fp, force)
+    meta = filereader._read_file_meta_info(fp)
+    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return
+    filereader._read_command_set_elements(fp)  # pydicom inflates from after them
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated, pending = 0, b""
+    while not inflater.eof:
+        if not pending:
+            pending = fp.read(_INFLATE_CHUNK)
+            if not pending:
+                return
+        inflated += len(inflater.decompress(pending, _INFLATE_CHUNK))
+        pending = inflater.unconsumed_tail
+        if inflated > MAX_DICOM_INFLATED_BYTES:
+            raise _InflatedTooLarge(f"its deflated dataset inflates beyond {limit_words('MAX_DICOM_INFLATED_BYTES')} "
+                                    "bytes: taken for a decompression bomb, not read further")
+
+
+def _dcmread(source, **kwargs):
+    """pydicom's ``dcmread`` (``kwargs`` passed on) of a path or a binary file object, a deflated dataset first
+    counted within :data:`MAX_DICOM_INFLATED_BYTES` (:func:`_check_inflated`): how featbus opens every DICOM."""
+    import pydicom
+
+    force = bool(kwargs.get("force", False))
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fp:
+            _check_inflated(fp, force)
+    else:
+        start = source.tell()
+        _check_inflated(source, force)
+        source.seek(start)
+    return pydicom.dcmread(source, **kwargs)
+
+
 def _dicom_shape(path: Path) -> tuple[tuple[int, int] | None, tuple[str, str] | None]:
     """:func:`header_shape` of a DICOM file: its header read, the pixel data's values deferred (never
     read), and a file without pixel data or whose pixel data the file does not hold whole named."""
-    import pydicom
-
-    ds = pydicom.dcmread(path, defer_size=_DICOM_DEFER_BYTES)
+    ds = _dcmread(path, defer_size=_DICOM_DEFER_BYTES)
     if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS:
         return None, ("not an image", "a DICOMDIR (the directory of a DICOM CD's files)")
     if "SOPClassUID" not in ds and "Rows" not in ds:
@@ -275,15 +333,15 @@ def dicom_header(path: str | os.PathLike):
     within :data:`MAX_ARCHIVE_MEMBER_BYTES` as its probe reads them; an array's row has no header."""
     from io import BytesIO
 
-    import pydicom
+    import pydicom  # noqa: F401 - an ImportError for the caller when it is not installed
 
     try:
         if is_image_reference(path):
             data = path.read()
             if not isinstance(data, (bytes, bytearray)):  # an array's row: pixels, no header
                 return None
-            return pydicom.dcmread(BytesIO(data), stop_before_pixels=True, force=True)
-        return pydicom.dcmread(os.fspath(path), stop_before_pixels=True, force=True)
+            return _dcmread(BytesIO(data), stop_before_pixels=True, force=True)
+        return _dcmread(os.fspath(path), stop_before_pixels=True, force=True)
     except Exception:  # noqa: BLE001 - a broken header is named where its file is probed
         return None
 
@@ -489,9 +547,9 @@ def dicom_pixel_size(path: str | os.PathLike, *, header=None) -> tuple[dict | No
                 head = fh.read(132)
             if head[128:132] != b"DICM" and not path.lower().endswith((".dcm", ".dicom")):
                 return None, None
-            import pydicom
+            import pydicom  # noqa: F401 - (None, None) when it is not installed
 
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            ds = _dcmread(path, stop_before_pixels=True, force=True)
         except ImportError:
             return None, None
         except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken header
@@ -843,16 +901,18 @@ def _read_dicom(path: str, max_pixels: int | None = None, window: bool = True, i
     """DICOM: see :func:`read_image`. ``info``, where given, gets ``"dicom"``: :func:`dicom_view` of the
     header."""
     try:
-        import pydicom
+        import pydicom  # noqa: F401 - whether it is there: the refusal below names the extra
     except ImportError:
         raise ImportError(
             f"reading the DICOM file {path!r} needs pydicom: {DICOM_INSTALL}") from None
     try:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(path, force=True)
+            ds = _dcmread(path, force=True)
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
         rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
+    except _InflatedTooLarge as exc:
+        raise ImageError(str(exc), path=path) from None
     except Exception as exc:  # pydicom raises many types for broken data
         raise ImageError(f"cannot read the DICOM header ({type(exc).__name__}: {exc})", path=path) from None
     ended = [str(w.message) for w in said if "End of file reached" in str(w.message)]

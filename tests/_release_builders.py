@@ -657,6 +657,42 @@ def write_dicom(path: Path, ds) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
+def write_deflated_dicom(path: Path, ds, pad: int = 0) -> None:
+    """``ds`` in the Deflated Explicit VR Little Endian transfer syntax, deflated by pydicom; ``pad``: a private
+    OB element of that many zero bytes in the deflated dataset instead, streamed through the deflater a MB at a
+    time (a bomb of a few hundred KB that inflates to ``pad`` bytes, never held whole here)."""
+    import zlib
+
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    if not pad:
+        write_dicom(path, ds)
+        return
+    ds.add_new(0x00090010, "LO", "FEATBUS TEST")
+    ds.add_new(0x00091000, "OB", b"")
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    write_dataset(body, ds)
+    raw = body.getvalue()
+    at = raw.index(b"\x09\x00\x00\x10OB\x00\x00") + 8  # the pad's 4-byte length, 0 as written
+    meta = DicomBytesIO()
+    meta.is_little_endian, meta.is_implicit_VR = True, False
+    write_file_meta_info(meta, ds.file_meta)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(bytes(128) + b"DICM" + meta.getvalue())
+        f.write(deflater.compress(raw[:at] + pad.to_bytes(4, "little")))
+        for _ in range(pad // len(zeros)):
+            f.write(deflater.compress(zeros))
+        f.write(deflater.compress(bytes(pad % len(zeros)) + raw[at + 4:]))
+        f.write(deflater.flush())
+
+
 def _pacs_studies(k0: int) -> list[dict]:
     """Three patients, one study and series each, two or three images: the instances of a PACS query."""
     from pydicom.uid import generate_uid

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -32,13 +33,14 @@ from _release_builders import (  # noqa: E402 - after the importorskip: the buil
     dicom_dataset,
     save,
     scan,
+    write_deflated_dicom,
     write_dicom,
 )
 
 from featbus._records import PIXEL_SIZE_KEY  # noqa: E402
 from featbus.cli import main  # noqa: E402
 from featbus.datasets import load_data, read_release  # noqa: E402
-from featbus.io import header_shape, is_dicom  # noqa: E402
+from featbus.io import dicom_header, dicom_pixel_size, header_shape, is_dicom, read_image  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -219,6 +221,61 @@ def test_bad_dicom_files_left_out_by_name_the_rest_read(tmp_path, capsys):
     with pytest.warns(UserWarning, match="skipped 3 unreadable image"):
         data = load_data(built.root, on_error="skip")
     assert len(data.images) == 7 and len(data.skipped) == 3
+
+
+def test_a_deflated_dicom_reads_as_its_explicit_vr_twin(tmp_path):
+    """A small DICOM in the Deflated Explicit VR Little Endian transfer syntax (as pydicom writes it) reads as
+    the same scan uncompressed: its header, pixel size, pixels, and its place in a release."""
+    ds = dicom_dataset(805, patient="PAT0001", study=_uid(1), series=_uid(2), sop=_uid(3))
+    write_dicom(tmp_path / "rel" / "benign" / "plain.dcm", ds)
+    write_deflated_dicom(tmp_path / "rel" / "benign" / "deflated.dcm", ds)
+    plain, deflated = tmp_path / "rel" / "benign" / "plain.dcm", tmp_path / "rel" / "benign" / "deflated.dcm"
+    assert dicom_header(deflated).file_meta.TransferSyntaxUID.is_deflated
+    assert header_shape(deflated) == header_shape(plain) == (SHAPE, None)
+    assert dicom_header(deflated).PatientID == "PAT0001"
+    assert dicom_pixel_size(deflated) == dicom_pixel_size(plain)
+    assert np.array_equal(read_image(deflated), read_image(plain))
+    assert len(read_release(tmp_path / "rel").images) == 2
+
+
+def test_a_deflated_dicom_inflating_beyond_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    """A deflated dataset is inflated first as a count: one beyond featbus.io.MAX_DICOM_INFLATED_BYTES (here
+    64 KB, a 1 MB pad of zeros in a 2 KB file) is left out "too large" by name and refused by read_image,
+    and pydicom never inflates it whole (its zlib.decompress is not called)."""
+    import zlib
+
+    import pydicom.filereader
+
+    import featbus.io as fio
+    from featbus import ImageError
+
+    monkeypatch.setattr(fio, "MAX_DICOM_INFLATED_BYTES", 1 << 16)
+    inflated = []
+
+    def decompress(data, *args):
+        inflated.append(len(data))
+        return zlib.decompress(data, *args)
+
+    monkeypatch.setattr(pydicom.filereader, "zlib", SimpleNamespace(decompress=decompress, MAX_WBITS=zlib.MAX_WBITS))
+    rel = tmp_path / "rel"
+    for k in range(2):
+        write_dicom(rel / "benign" / f"plain{k}.dcm", dicom_dataset(806 + k, patient=f"P{k}", study=_uid(10 + k),
+                                                                    series=_uid(20 + k), sop=_uid(30 + k)))
+    bomb = rel / "benign" / "bomb.dcm"
+    write_deflated_dicom(bomb, dicom_dataset(809, patient="P9", study=_uid(19), series=_uid(29), sop=_uid(39)),
+                         pad=1 << 20)
+    assert bomb.stat().st_size < 4096
+    words = "its deflated dataset inflates beyond featbus.io.MAX_DICOM_INFLATED_BYTES = 65,536 bytes"
+    shape, (reason, detail) = header_shape(bomb)
+    assert shape is None and reason == "too large" and detail.startswith(words)
+    assert dicom_header(bomb) is None
+    assert dicom_pixel_size(bomb)[0] is None
+    with pytest.raises(ImageError, match=r"bomb\.dcm': its deflated dataset inflates beyond"):
+        read_image(bomb)
+    read = read_release(rel)
+    assert [(Path(r.item).name, r.reason) for r in read.summary.left_out] == [("bomb.dcm", "too large")]
+    assert len(read.images) == 2
+    assert inflated == [], "pydicom inflated the deflated dataset whole"
 
 
 # ------------------------------------------------------------------------------ without pydicom

@@ -155,6 +155,25 @@ def test_a_12000_x_12000_png_under_extract_lbp_is_left_out_by_name(tmp_path):
     assert len(table) == 6 and not table.iloc[:, 0].astype(str).str.contains("huge").any()
 
 
+def test_a_deflated_dicom_inflating_to_257_MB_is_left_out_by_name(tmp_path):
+    """A 260 KB DICOM in the deflated transfer syntax whose dataset inflates to 257 MB (a pad of zeros): pydicom
+    would inflate it whole before any header value is read; featbus counts it inflating and leaves it out at
+    :data:`featbus.io.MAX_DICOM_INFLATED_BYTES`, named, the release's other images read."""
+    pytest.importorskip("pydicom")
+    from _release_builders import dicom_dataset, write_deflated_dicom
+
+    rel = _release(tmp_path)
+    pad = limits.MAX_DICOM_INFLATED_BYTES + (1 << 20)
+    write_deflated_dicom(rel / "benign" / "deflated.dcm", dicom_dataset(1, patient="P1", study="1.2.3.1",
+                                                                       series="1.2.3.2", sop="1.2.3.3"), pad=pad)
+    assert (rel / "benign" / "deflated.dcm").stat().st_size < 1 << 20
+    outcome = _run(tmp_path, ["read", rel])
+    assert outcome.returncode == 0, outcome.text[-2000:]
+    assert "6 images" in outcome.stdout, outcome.text[-2000:]
+    assert ("deflated.dcm: too large: its deflated dataset inflates beyond featbus.io.MAX_DICOM_INFLATED_BYTES"
+            in outcome.stderr), outcome.text[-2000:]
+
+
 @pytest.mark.parametrize("limit,table", [("MAX_ROWS", "image,label\n" + "x.png,benign\n" * 30)])
 def test_a_limit_met_names_the_file_and_the_limit(tmp_path, monkeypatch, limit, table):
     import featbus.datasets._release_tables as tables

@@ -15,7 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from .._records import LeftOut
-from ..io import DICOM_INSTALL, file_sha256, header_shape, list_folder
+from ..io import DICOM_INSTALL, _dcmread, _InflatedTooLarge, file_sha256, header_shape, list_folder
 from ..vocabulary import ALL_FOLDER_NAMES, NON_LESION_MASK_WORDS, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
@@ -78,11 +78,12 @@ def _dicomdir_files(root: Path, rel: Path, left_out: list[LeftOut]) -> list[Path
     """The files a DICOMDIR's directory records reference (``ReferencedFileID``, relative to the
     DICOMDIR's folder) that lie inside the release; each other one left out by name (``outside the
     release``, ``no image``), as a DICOMDIR pydicom cannot read (``unreadable``)."""
-    import pydicom
-
     real_root = os.path.realpath(root)
     try:
-        records = pydicom.dcmread(root / rel).DirectoryRecordSequence
+        records = _dcmread(root / rel).DirectoryRecordSequence
+    except _InflatedTooLarge as exc:
+        left_out.append(LeftOut(rel.as_posix(), "too large", f"a DICOMDIR: {exc}"))
+        return []
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a broken DICOMDIR
         left_out.append(LeftOut(rel.as_posix(), "unreadable",
                                 f"a DICOMDIR pydicom cannot read ({type(exc).__name__}: {exc})"))

@@ -790,9 +790,9 @@ def _grey_file(path: str) -> bool:
     except Exception:  # noqa: BLE001 - not an image Pillow reads (DICOM...): its DICOM header, if it is one
         pass
     try:  # a DICOM file's header (no pixel data read): one sample a pixel is grey; a full-field frame decoded
-        import pydicom  # twice would double featbus extract's time
+        from ..io import _dcmread  # twice would double featbus extract's time
 
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = _dcmread(path, stop_before_pixels=True)
         return int(getattr(ds, "SamplesPerPixel", 0) or 0) == 1
     except Exception:  # noqa: BLE001 - not DICOM, or pydicom absent: decoded the usual way
         return False
