@@ -607,3 +607,17 @@ def test_a_label_across_two_lines_is_refused_naming_its_row(tmp_path):
     with pytest.raises(ReleaseError, match=r"^row 3 of labels.csv: the 'label' of image 'a1.png' is "
                                            r"'benign\\nmalignant'"):
         read_release(tmp_path)
+
+
+def test_year_folders_above_class_folders_are_no_patients(tmp_path):
+    # an export per year, 2019/benign/... 2021/malignant/...: the years were read as three patients
+    k = 0
+    for year in ("2019", "2020", "2021"):
+        for label in ("benign", "malignant"):
+            for _ in range(2):
+                k += 1
+                _png(tmp_path / year / label / f"{k:03d}.png", k)
+    s = read_release(tmp_path).summary
+    assert s.classes == {"benign": 6, "malignant": 6}
+    assert s.patient_source == "one per image" and s.n_patients == 12
+    assert s.class_source == "the folder names, under '2019', '2020', '2021': neither classes nor patients"

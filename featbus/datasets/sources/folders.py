@@ -52,7 +52,8 @@ def folder_levels(reader, images: list[Path], labelled: bool = False,
                    and all(class_of_value(d[j]) for d in dirs)), None) if first and not labelled else None
     over = None  # patient folders above the class folders (P001/benign/)
     if deeper is not None and not all(class_of_value(v) for v in first):  # classes under a type or view level
-        if deeper == 1 and (len(first) > MAX_CLASS_FOLDERS or all(_id_shaped(v) for v in first)):
+        years = all(YEAR_NAME.fullmatch(v.strip()) for v in first)  # 2019/benign/: when, never who
+        if deeper == 1 and not years and (len(first) > MAX_CLASS_FOLDERS or all(_id_shaped(v) for v in first)):
             over = [d[0] for d in dirs]
         else:
             reader.above = sorted({"/".join(d[:deeper]) for d in dirs}, key=_natural_key)
@@ -194,6 +195,9 @@ ID_VALUE = re.compile(r"\d{4,}|\d+(?:\.\d+){3,}|[0-9a-f]{16,}")
 #: (``P001``, ``case_012``, CMMD's ``D1-0001``) or a patient's, case's or subject's number (``Patient 3``, ``pt12``).
 ID_NAME = re.compile(r"[a-z]{0,8}\d?[\s_\-]?0\d{2,}|(?:patient|pat|pt|p|case|subject|subj|sub|participant|woman|id)"
                      r"[\s_\-#]*\d+")
+#: A folder named as a year (``2019/benign/``, an export per year): above class folders neither a class nor a
+#: patient, though its name is a number of four digits.
+YEAR_NAME = re.compile(r"(?:19[89]|20[0-4])\d")
 #: A folder named as a BI-RADS category (``BIRADS 4a``, KAU-BCMD's ``Birad3``): a class, never an id.
 BIRADS_NAME = re.compile(r"bi[\s_\-]?rads?[\s_\-]*[0-6][a-c]?")
 #: The names of an image's id column (compared as :func:`column_key`): its id, not its file's name or path.
