@@ -263,3 +263,21 @@ def test_a_binary_label_column_named_as_the_outcome_labels_the_images(tmp_path, 
     (tmp_path / "study" / "labels.csv").write_text("\n".join(lines) + "\n")
     s = read_release(tmp_path / "study").summary
     assert s.label_column == column and s.classes == {"0": 3, "1": 3}
+
+
+def test_patient_folders_beside_a_copy_of_them_all_are_no_classes(tmp_path, capsys):
+    """``<patient>/<0|1>/`` beside a folder holding the same tree again (Kaggle's IDC download): the copy made the
+    folder names fail the id test, so the patient ids were read as three classes, exit 0. The copy is left out
+    first; the ids are patients, the images unlabelled, training refused."""
+    k = 0
+    for top in ("", "IDC_regular_ps50_idx5/"):
+        k = 0
+        for patient, n in (("8863", 3), ("10253", 5), ("10254", 4)):
+            for i in range(n):
+                k += 1
+                save(tmp_path / f"{top}{patient}/{i % 2}/{patient}_idx5_x{i}_class{i % 2}.png", scan(k))
+    s = read_release(tmp_path).summary
+    assert s.n_images == 12 and s.classes == {} and s.n_patients == 3
+    assert sorted({x.reason for x in s.left_out}) == ["duplicate"] and len(s.left_out) == 12
+    assert any(n.startswith("The folders '8863', '10253', '10254' are not classes but patients") for n in s.notes)
+    assert "'8863', '10253', '10254' are not classes" in _train_refused(capsys, tmp_path, tmp_path / "m.featbus")

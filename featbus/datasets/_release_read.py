@@ -450,6 +450,8 @@ class Reader:
             found = table.table_labels(self, chosen, images, rows_of, label_column, folder_classes, summary)
             if found is not None:
                 return found
+        if any(folder_classes):
+            folder_classes = folders.drop_copies(self, images, folder_classes)
         if any(folder_classes) and folders.id_folders(self, images, folder_classes, summary) is None:
             return folders.folder_labels(self, images, folder_classes)
         return folders.name_labels(self, images) or ([None] * len(images), None, [])

@@ -103,19 +103,26 @@ def table_by_folder(reader, images, summary):
     return (rel, rows, header, column), {img: [found[img]] for img in kept}, kept
 
 
+def drop_copies(reader, images, folder_classes) -> list:
+    """The class folders without one holding copies of the others' images (``All/``; of more than two), its
+    images left out, named: before the folders are judged classes or ids (RSNA-like patient folders beside
+    a copy of them all are ids)."""
+    names = sorted({c for c in folder_classes if c}, key=_natural_key)
+    if len(names) <= 2:
+        return folder_classes
+    found = {c: [reader.root / i for i, f in zip(images, folder_classes) if f == c] for c in names}
+    for c, why in copies_folders(found).items():
+        reader.copies.append((c, why))
+        for i in [i for i, f in zip(images, folder_classes) if f == c]:
+            reader.out(i, "duplicate", f"{c}/ holds copies of the other classes' images ({why})")
+        folder_classes = [None if f == c else f for f in folder_classes]
+    return folder_classes
+
+
 def folder_labels(reader, images, folder_classes):
-    """``(labels, class source, class order)`` from the class folders; with more than two, a folder
-    holding copies of the other classes' images (``All/``) left out, named."""
+    """``(labels, class source, class order)`` from the class folders (:func:`drop_copies`' already)."""
     names = sorted({c for c in folder_classes if c}, key=_natural_key)
     _check_label_spellings(names, f"the class folders of {str(reader.root)!r}")
-    if len(names) > 2:
-        found = {c: [reader.root / i for i, f in zip(images, folder_classes) if f == c] for c in names}
-        for c, why in copies_folders(found).items():
-            reader.copies.append((c, why))
-            for i in [i for i, f in zip(images, folder_classes) if f == c]:
-                reader.out(i, "duplicate", f"{c}/ holds copies of the other classes' images ({why})")
-            names.remove(c)
-            folder_classes = [None if f == c else f for f in folder_classes]
     above = reader.above
     shown = ", ".join(repr(a) for a in above[:4]) + (f" and {len(above) - 4} more" if len(above) > 4 else "")
     return folder_classes, f"the folder names, under {shown}: neither classes nor patients" if above \
