@@ -229,7 +229,7 @@ def test_file_name_outside_the_release_named_not_touched(tmp_path):
 
 
 def test_polygon_outside_its_image_clipped_and_said(tmp_path):
-    wide = [-5.0, -5.0, 60.0, -5.0, 60.0, 12.0, -5.0, 12.0]
+    wide = [-3.0, -2.0, 43.0, -2.0, 43.0, 12.0, -3.0, 12.0]  # within the margin (a tenth of a side): clipped
     root = _coco_release(tmp_path, _images(), [{**_poly(1, 1), "segmentation": [wide]}, _poly(2, 2, 2, 1),
                                                _poly(3, 3, 1, 2)])
     rel = read_release(root)
