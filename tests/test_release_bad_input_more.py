@@ -312,6 +312,48 @@ def test_a_coco_image_size_that_is_no_whole_number_leaves_that_image_out_the_res
     assert rel.labels == ["malignant", "benign", "malignant"]
 
 
+def _labelstudio_spoilt(tmp_path: Path, spoil) -> tuple:
+    """Label Studio's export (:func:`build_labelstudio`) with ``spoil(tasks)`` applied, read: ``(release,
+    the frames' count)``."""
+    import json
+
+    from _format_builders import build_labelstudio
+
+    truth = build_labelstudio(tmp_path)
+    export = next(truth.path.glob("*.json"))
+    tasks = json.loads(export.read_text())
+    spoil(tasks)
+    export.write_text(json.dumps(tasks).replace("1e+400", "1e400"))
+    return read_release(truth.path), len(truth.images)
+
+
+def _polygon_point(tasks: list, value) -> None:
+    tasks[0]["annotations"][0]["result"][1]["value"]["points"][1][0] = value
+
+
+@pytest.mark.parametrize("spoil, says", [
+    (lambda t: t[1].update(annotations=t[1]["annotations"][0]), "its annotations are dict, not a list"),
+    (lambda t: t[1]["annotations"][0].update(result=t[1]["annotations"][0]["result"][0]),
+     "annotation 0 has no 'result' list of objects"),
+    (lambda t: t[1]["annotations"][0]["result"][0].update(value=["benign"]),
+     "a 'choices' result's value is list, not an object"),
+    (lambda t: _polygon_point(t, float("nan")), "coordinate nan % lies outside the image (0-100 %)"),
+    (lambda t: _polygon_point(t, 6000), "coordinate 6000.0 % lies outside the image (0-100 %)"),
+    (lambda t: t[1]["annotations"][0]["result"][1].update(original_height=1e400),
+     "its original_height inf is no whole number of pixels"),
+])
+def test_a_label_studio_task_with_a_malformed_result_leaves_its_image_out_named(tmp_path, spoil, says):
+    """A task whose ``annotations`` or ``result`` is an object, not a list (read before as no result: 'normal'),
+    a result whose ``value`` is a list (before: the whole export unread, called a COCO file), a polygon point
+    that is NaN or far outside the image (before: an empty or silently clipped mask), or a size of 1e400
+    (before: an internal OverflowError): that task's image is left out, naming the task; the rest is read."""
+    rel, n = _labelstudio_spoilt(tmp_path, spoil)
+    (left,) = rel.summary.left_out
+    assert left.reason == "bad annotation" and left.item.startswith("images/") and " task " in left.detail
+    assert left.detail.endswith(f"{says})"), left.detail
+    assert len(rel.images) == n - 1 and "COCO" not in rel.summary.text()
+
+
 def test_a_labelme_size_of_1e400_leaves_its_image_out_naming_the_field(tmp_path):
     """LabelMe's ``imageHeight`` of 1e400 (JSON's infinity; an internal OverflowError before): its image is left
     out naming the file and the field; the other files are read."""
