@@ -368,3 +368,28 @@ def test_a_labelme_size_of_1e400_leaves_its_image_out_naming_the_field(tmp_path)
     assert (left.item, left.reason) == (f"scans/{first.stem}.png", "bad annotation")
     assert left.detail == f"scans/{first.name}: its imageHeight inf is no whole number of pixels"
     assert len(rel.images) == len(truth.images) - 1
+
+
+@pytest.mark.parametrize("field, says", [
+    ("image_id", "no image: image_id [0] is none of result.json's images"),
+    ("category_id", "bad annotation: category_id [1] has no category"),
+    ("name", "no annotation: no annotation result.json gives image 0 names a class"),
+])
+def test_a_coco_id_or_category_name_that_is_a_list_is_named_the_rest_read(tmp_path, field, says):
+    """An annotation's ``image_id`` or ``category_id``, or a category's ``name``, that is a list (before: the
+    whole file unread, the release unlabelled): named, the other images read by their categories."""
+    import json
+
+    from _format_builders import SHAPE
+
+    images = [{"id": k, "file_name": f"im{k}.png", "height": SHAPE[0], "width": SHAPE[1]} for k in range(4)]
+    root = _coco(tmp_path, images, [[[4, 4, 20, 4, 20, 20]]] * 4)
+    data = json.loads((root / "result.json").read_text())
+    if field == "name":
+        data["categories"][0]["name"] = ["benign"]
+    else:
+        data["annotations"][0][field] = [data["annotations"][0][field]]
+    (root / "result.json").write_text(json.dumps(data))
+    rel = read_release(root)
+    assert says in [f"{r.reason}: {r.detail}" for r in rel.summary.left_out]
+    assert "malignant" in rel.labels and "unreadable" not in rel.summary.text()

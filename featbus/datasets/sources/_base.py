@@ -84,7 +84,7 @@ def whole(value, name: str) -> int:
         n = int(value or 0)
     except (TypeError, ValueError, OverflowError):
         n = -1
-    if n < 0 or isinstance(value, float) and n != value:
+    if n < 0 or isinstance(value, bool) or isinstance(value, float) and n != value:
         raise ValueError(f"its {name} {value!r} is no whole number of pixels")
     return n
 

@@ -55,8 +55,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                         f"no COCO file (its keys: {', '.join(list(data)[:6]) if isinstance(data, dict) else '-'})")
         return got
     where, here = file.as_posix(), file.parent
-    cats = {c.get("id"): c for c in data.get("categories") or [] if isinstance(c, dict)}
-    names = {c.get("name") for c in cats.values()}
+    cats = {_key(c.get("id")): c for c in data.get("categories") or [] if isinstance(c, dict)}
+    names = {str(c.get("name")) for c in cats.values()}
     # Roboflow: category 0 is the project (supercategory 'none'), every other category's supercategory
     supers = {i for i, c in cats.items() if len(cats) > 1 and c.get("supercategory") in (None, "", "none")
               and all(o.get("supercategory") == c.get("name") for j, o in cats.items() if j != i)}
@@ -82,26 +82,31 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             got.out(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}")
             continue
         try:
+            if isinstance(im.get("id"), (list, dict)):
+                raise ValueError(f"its id {im['id']!r} is no number or name")
             size = (whole(im.get("height"), "height"), whole(im.get("width"), "width"))
         except ValueError as exc:
             got.out(found.as_posix(), "bad annotation", f"{where} image {im.get('id')!r}: {exc}")
             continue
         listed[im.get("id")] = (found, size, [], [], set())  # image, (height, width), polygons, rles, classes
-    clipped, ids, spoilt = [], {im.get("id") for im in data["images"] if isinstance(im, dict)}, {}
+    clipped, ids, spoilt = [], {_key(im.get("id")) for im in data["images"] if isinstance(im, dict)}, {}
     for k, ann in enumerate(data["annotations"] if isinstance(data["annotations"], list) else []):
         item = f"{where} annotation {ann.get('id', k)!r}" if isinstance(ann, dict) else f"{where} annotations[{k}]"
-        if not isinstance(ann, dict) or ann.get("image_id") not in listed:
-            image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        given = ann.get("image_id") if isinstance(ann, dict) else None
+        image_id = _key(given)
+        if not isinstance(ann, dict) or image_id not in listed:
             if image_id not in ids:  # an image left out above is named already
-                got.out(item, "no image", f"image_id {image_id!r} is none of {file.name}'s images")
+                got.out(item, "no image", f"image_id {given!r} is none of {file.name}'s images")
             continue
-        found, (h, w), polys, rles, classes = listed[ann["image_id"]]
+        category = _key(ann.get("category_id"))
+        found, (h, w), polys, rles, classes = listed[image_id]
         classes.add(None)  # annotated: never a scan without a lesion, whatever its annotations give
-        if ann.get("category_id") not in cats:
+        if category not in cats:
             got.out(item, "bad annotation", f"category_id {ann.get('category_id')!r} has no category")
             continue
-        if ann["category_id"] not in supers:
-            classes.add(cats[ann["category_id"]].get("name"))
+        if category not in supers:
+            name = cats[category].get("name")
+            classes.add(name if isinstance(name, (str, int, float)) else None)  # a list or object names no class
         seg = ann.get("segmentation")
         try:
             if isinstance(seg, dict):
@@ -129,7 +134,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
             elif seg is not None:
                 raise ValueError(f"of type {type(seg).__name__}: neither polygons nor an RLE")
         except (TypeError, ValueError, KeyError) as exc:  # never drawn, and its other annotations would misstate it
-            spoilt.setdefault(ann["image_id"], f"{item}: segmentation unread ({exc})")
+            spoilt.setdefault(image_id, f"{item}: segmentation unread ({exc})")
     for image_id, (found, size, polys, rles, classes) in listed.items():
         if image_id in spoilt:
             got.out(found.as_posix(), "bad annotation", spoilt[image_id])
@@ -147,6 +152,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
               clipped and f"{len(clipped)} polygon(s) of {where} reach outside their image: clipped to it (e.g. "
               f"{clipped[0]}).")
     return as_table(got, root, options)
+
+
+def _key(value):
+    """A COCO id as a key: a JSON list or object (no id COCO writes) as its text, never a number's or a name's."""
+    return repr(value) if isinstance(value, (list, dict)) else value
 
 
 @_while_unchanged
