@@ -251,3 +251,145 @@ def test_an_unreadable_image_takes_its_mask_files_with_it_named(tmp_path):
     assert len(rel.images) == 5
     assert out["benign/benign_0_mask.png"] == ("mask", "of benign/benign_0.png, left out")
     assert "benign/benign_0.png" in out
+
+
+def _coco(tmp_path: Path, images: list[dict], segmentations: list) -> Path:
+    """A COCO file over ``len(images)`` frames (``images`` its image records), frame ``k`` annotated ``benign`` or
+    ``malignant`` by ``segmentations[k]``, the JSON written as Python's ``json`` writes NaN and infinity."""
+    import json
+
+    from _format_builders import frame, png
+
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    for k in range(len(images)):
+        (root / "images" / f"im{k}.png").write_bytes(png(frame(k)))
+    (root / "result.json").write_text(json.dumps({
+        "images": images, "categories": [{"id": 1, "name": "benign"}, {"id": 2, "name": "malignant"}],
+        "annotations": [{"id": k, "image_id": k, "category_id": 1 + k % 2, "segmentation": s}
+                        for k, s in enumerate(segmentations)]}))
+    return root
+
+
+def test_coco_polygons_with_nan_inf_or_far_outside_leave_the_image_out_naming_annotation_and_coordinate(tmp_path):
+    """A COCO polygon's coordinate that is NaN, infinite or far outside its image (beyond ``MARGIN``, the rule
+    LabelMe and YOLO keep), or a segmentation that is neither polygons nor an RLE, is never drawn (an empty mask
+    before): its image is left out naming the annotation and the coordinate; the other images are read."""
+    from _format_builders import SHAPE
+
+    h, w = SHAPE
+    square = [4.0, 4.0, 20.0, 4.0, 20.0, 20.0, 4.0, 20.0]
+    bad = {0: float("nan"), 1: float("inf"), 2: 1e300, 3: 6.0 * w}
+    segs = [[square[:-1] + [bad[k]]] if k in bad else [square] for k in range(7)]
+    segs[4] = 5
+    images = [{"id": k, "file_name": f"im{k}.png", "height": h, "width": w} for k in range(7)]
+    rel = read_release(_coco(tmp_path, images, segs))
+    out = {r.item: r.detail for r in rel.summary.left_out if r.reason == "bad annotation"}
+    for k, v in bad.items():
+        assert out.pop(f"images/im{k}.png") == f"result.json annotation {k}: segmentation unread (coordinate {v!r} " \
+            f"lies outside the {w}x{h} image)"
+    assert out.pop("images/im4.png") == "result.json annotation 4: segmentation unread (of type int: neither " \
+        "polygons nor an RLE)"
+    assert not out and [p.name for p in rel.images] == ["im5.png", "im6.png"]
+    assert all(m[0].render().sum() > 0 for m in rel.masks)
+
+
+@pytest.mark.parametrize("height", ["1e400", '"abc"', "-5"])
+def test_a_coco_image_size_that_is_no_whole_number_leaves_that_image_out_the_rest_read(tmp_path, height):
+    """An image's ``height`` of 1e400 (JSON's infinity: an internal OverflowError before), text or a negative
+    leaves that image out naming the file, the image and the field; every other image keeps its label (before:
+    the whole file was unread, the release unlabelled)."""
+    from _format_builders import SHAPE
+
+    images = [{"id": k, "file_name": f"im{k}.png", "height": SHAPE[0], "width": SHAPE[1]} for k in range(4)]
+    root = _coco(tmp_path, images, [[[4, 4, 20, 4, 20, 20]]] * 4)
+    text = (root / "result.json").read_text()
+    (root / "result.json").write_text(text.replace(f'"height": {SHAPE[0]}', f'"height": {height}', 1))
+    rel = read_release(root)
+    (left,) = rel.summary.left_out
+    assert left.item == "images/im0.png" and left.reason == "bad annotation"
+    assert left.detail.startswith("result.json image 0: its height ") and "no whole number of pixels" in left.detail
+    assert rel.labels == ["malignant", "benign", "malignant"]
+
+
+def _labelstudio_spoilt(tmp_path: Path, spoil) -> tuple:
+    """Label Studio's export (:func:`build_labelstudio`) with ``spoil(tasks)`` applied, read: ``(release,
+    the frames' count)``."""
+    import json
+
+    from _format_builders import build_labelstudio
+
+    truth = build_labelstudio(tmp_path)
+    export = next(truth.path.glob("*.json"))
+    tasks = json.loads(export.read_text())
+    spoil(tasks)
+    export.write_text(json.dumps(tasks).replace("1e+400", "1e400"))
+    return read_release(truth.path), len(truth.images)
+
+
+def _polygon_point(tasks: list, value) -> None:
+    tasks[0]["annotations"][0]["result"][1]["value"]["points"][1][0] = value
+
+
+@pytest.mark.parametrize("spoil, says", [
+    (lambda t: t[1].update(annotations=t[1]["annotations"][0]), "its annotations are dict, not a list"),
+    (lambda t: t[1]["annotations"][0].update(result=t[1]["annotations"][0]["result"][0]),
+     "annotation 0 has no 'result' list of objects"),
+    (lambda t: t[1]["annotations"][0]["result"][0].update(value=["benign"]),
+     "a 'choices' result's value is list, not an object"),
+    (lambda t: _polygon_point(t, float("nan")), "coordinate nan % lies outside the image (0-100 %)"),
+    (lambda t: _polygon_point(t, 6000), "coordinate 6000.0 % lies outside the image (0-100 %)"),
+    (lambda t: t[1]["annotations"][0]["result"][1].update(original_height=1e400),
+     "its original_height inf is no whole number of pixels"),
+])
+def test_a_label_studio_task_with_a_malformed_result_leaves_its_image_out_named(tmp_path, spoil, says):
+    """A task whose ``annotations`` or ``result`` is an object, not a list (read before as no result: 'normal'),
+    a result whose ``value`` is a list (before: the whole export unread, called a COCO file), a polygon point
+    that is NaN or far outside the image (before: an empty or silently clipped mask), or a size of 1e400
+    (before: an internal OverflowError): that task's image is left out, naming the task; the rest is read."""
+    rel, n = _labelstudio_spoilt(tmp_path, spoil)
+    (left,) = rel.summary.left_out
+    assert left.reason == "bad annotation" and left.item.startswith("images/") and " task " in left.detail
+    assert left.detail.endswith(f"{says})"), left.detail
+    assert len(rel.images) == n - 1 and "COCO" not in rel.summary.text()
+
+
+def test_a_labelme_size_of_1e400_leaves_its_image_out_naming_the_field(tmp_path):
+    """LabelMe's ``imageHeight`` of 1e400 (JSON's infinity; an internal OverflowError before): its image is left
+    out naming the file and the field; the other files are read."""
+    from _format_builders import build_labelme
+
+    truth = build_labelme(tmp_path)
+    first = sorted((truth.path / "scans").glob("*.json"))[0]
+    text = first.read_text()
+    first.write_text(text.replace('"imageHeight": 40', '"imageHeight": 1e400'))
+    rel = read_release(truth.path)
+    (left,) = rel.summary.left_out
+    assert (left.item, left.reason) == (f"scans/{first.stem}.png", "bad annotation")
+    assert left.detail == f"scans/{first.name}: its imageHeight inf is no whole number of pixels"
+    assert len(rel.images) == len(truth.images) - 1
+
+
+@pytest.mark.parametrize("field, says", [
+    ("image_id", "no image: image_id [0] is none of result.json's images"),
+    ("category_id", "bad annotation: category_id [1] has no category"),
+    ("name", "no annotation: no annotation result.json gives image 0 names a class"),
+])
+def test_a_coco_id_or_category_name_that_is_a_list_is_named_the_rest_read(tmp_path, field, says):
+    """An annotation's ``image_id`` or ``category_id``, or a category's ``name``, that is a list (before: the
+    whole file unread, the release unlabelled): named, the other images read by their categories."""
+    import json
+
+    from _format_builders import SHAPE
+
+    images = [{"id": k, "file_name": f"im{k}.png", "height": SHAPE[0], "width": SHAPE[1]} for k in range(4)]
+    root = _coco(tmp_path, images, [[[4, 4, 20, 4, 20, 20]]] * 4)
+    data = json.loads((root / "result.json").read_text())
+    if field == "name":
+        data["categories"][0]["name"] = ["benign"]
+    else:
+        data["annotations"][0][field] = [data["annotations"][0][field]]
+    (root / "result.json").write_text(json.dumps(data))
+    rel = read_release(root)
+    assert says in [f"{r.reason}: {r.detail}" for r in rel.summary.left_out]
+    assert "malignant" in rel.labels and "unreadable" not in rel.summary.text()

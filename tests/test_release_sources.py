@@ -229,7 +229,7 @@ def test_file_name_outside_the_release_named_not_touched(tmp_path):
 
 
 def test_polygon_outside_its_image_clipped_and_said(tmp_path):
-    wide = [-5.0, -5.0, 60.0, -5.0, 60.0, 12.0, -5.0, 12.0]
+    wide = [-3.0, -2.0, 43.0, -2.0, 43.0, 12.0, -3.0, 12.0]  # within the margin (a tenth of a side): clipped
     root = _coco_release(tmp_path, _images(), [{**_poly(1, 1), "segmentation": [wide]}, _poly(2, 2, 2, 1),
                                                _poly(3, 3, 1, 2)])
     rel = read_release(root)
@@ -360,15 +360,18 @@ def test_one_hot_column_named_as_label_refused(tmp_path):
         read_release(built.root, label_column="benign")
 
 
-def test_coco_fields_of_the_wrong_type_name_the_file(tmp_path):
-    """An image id that is a list, a width that is a word: the file named as unreadable, the rest read."""
+def test_coco_fields_of_the_wrong_type_name_the_image(tmp_path):
+    """An image id that is a list: that image left out, named (never the whole file unread); the rest read."""
+    from featbus.datasets.sources import coco
+
     root = _coco_release(tmp_path, _images(), [_poly(1, 1), _poly(2, 2, 2, 1), _poly(3, 3, 1, 2)])
     (root / "broken.json").write_text(json.dumps({"categories": [], "annotations": [],
                                                   "images": [{"id": [1], "file_name": "images/P000_01.png"}]}))
     rel = read_release(root)
-    assert len(rel.images) == 3
-    assert "broken.json (an unreadable COCO JSON file (TypeError: unhashable type: 'list'); not read)" in \
-        rel.summary.text()
+    assert len(rel.images) == 3 and "broken.json (0 images" in rel.summary.text()
+    (left,) = coco.read(root, Path("broken.json"), [Path("images/P000_01.png")]).left_out
+    assert (left.item, left.reason, left.detail) == ("images/P000_01.png", "bad annotation",
+                                                     "broken.json image [1]: its id [1] is no number or name")
 
 
 def test_voc_unreadable_class_mask_names_its_image(tmp_path):

@@ -81,7 +81,7 @@ def read_sources(root: Path, tables: list[Path], images: list[Path], unannotated
                 reads.append(got)
             except SourceRefused:  # a file the source knows as the release's labels, unreadable: refused, named
                 raise
-            except (OSError, TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
+            except (OSError, TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:  # a field's type
                 reads.append(SourceRead(rel, not_used=str(exc) if isinstance(exc, (SourceError, OSError)) else
                                         f"an unreadable {source.NAME} file ({type(exc).__name__}: {exc})",
                                         source_name=source.NAME))

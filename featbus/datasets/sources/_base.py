@@ -12,6 +12,7 @@ read. The reader keeps a reference as it is given (never joined to the root).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,13 @@ import numpy as np
 
 from ..._records import LeftOut
 
-__all__ = ["DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "brush_decode", "rle_counts", "rle_decode"]
+__all__ = ["MARGIN", "DrawnMask", "Entry", "LeftOut", "ReleaseError", "SourceRead", "brush_decode", "off_image",
+           "rle_counts", "rle_decode", "whole"]
+
+#: How far outside its image a drawn shape's coordinate may lie, as a fraction of the image's side (a vertex placed
+#: past the edge, or rounded past it, is clipped when drawn); beyond it, NaN or infinity, the image is left out,
+#: named: one rule for COCO, Label Studio, LabelMe and YOLO (:func:`off_image`).
+MARGIN = 0.1
 
 
 class ReleaseError(ValueError):
@@ -57,6 +64,29 @@ class DrawnMask:
         for rle in self.brushes:
             mask |= brush_decode(rle, self.size)
         return mask
+
+
+def off_image(xy, size: tuple[float, float]) -> float | None:
+    """The first of the flat ``x, y`` coordinates ``xy`` beyond :data:`MARGIN` of an image of ``size`` (height,
+    width, in the coordinates' unit: pixels, 1 for YOLO's fractions, 100 for Label Studio's percent), NaN or
+    infinity; ``None`` when every one lies within. A side of 0 (no size declared) bounds nothing but infinity."""
+    for k, v in enumerate(xy):
+        side = size[1] if k % 2 == 0 else size[0]
+        if not (-MARGIN * side <= v <= (1 + MARGIN) * side or not side and math.isfinite(v)):  # NaN too
+            return v
+    return None
+
+
+def whole(value, name: str) -> int:
+    """An annotation file's size field ``name`` (``height``, ``original_width``) as a whole number of pixels, none
+    given 0; a :class:`ValueError` naming the field for anything else (text, a fraction, a negative, infinity)."""
+    try:
+        n = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        n = -1
+    if n < 0 or isinstance(value, bool) or isinstance(value, float) and n != value:
+        raise ValueError(f"its {name} {value!r} is no whole number of pixels")
+    return n
 
 
 def rle_counts(counts) -> list[int]:

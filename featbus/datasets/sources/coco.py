@@ -6,7 +6,9 @@
 Categories are the classes (Roboflow's category 0, the project's name as every other category's
 supercategory, is none); an image's polygons and RLE masks (compressed or not) are drawn into one
 mask, their union; an image listed with no annotation is a scan without a lesion, class ``normal``
-(``unannotated="leave out"`` leaves it out instead). A ``file_name`` is found beside the JSON, in
+(``unannotated="leave out"`` leaves it out instead). A segmentation that cannot be drawn (neither polygons nor an
+RLE, a coordinate NaN or far outside the image: the rule of :func:`~._base.off_image`, runs that do not cover it)
+or a size that is no whole number leaves its image out, named. A ``file_name`` is found beside the JSON, in
 ``images/`` beside it or its folder, else by its unique name in the release.
 """
 
@@ -19,7 +21,7 @@ from .._release_rules import class_of_value, expected_class, letter_codes
 from .._release_tables import SourceRefused, load_json
 from .._release_types import ReleaseSummary
 from . import labelme
-from ._base import AS_NORMAL, DrawnMask, SourceRead, rle_counts
+from ._base import AS_NORMAL, DrawnMask, SourceRead, off_image, rle_counts, whole
 from ._refs import _while_unchanged
 from .table import _refuse_misspelt_labels, spellings
 
@@ -39,9 +41,13 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     its table (:func:`as_table`)."""
     data = load_json(root / file)
     if isinstance(data, list) and any(isinstance(t, dict) and isinstance(t.get("data"), dict) for t in data[:100]):
-        from .labelstudio import read_tasks  # a list of tasks, each with its 'data': Label Studio's own JSON export
+        from . import labelstudio  # a list of tasks, each with its 'data': Label Studio's own JSON export
 
-        return read_tasks(root, file, data, images, unannotated)
+        try:
+            return labelstudio.read_tasks(root, file, data, images, unannotated)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:  # a last guard, its own name
+            return SourceRead(file, not_used=f"an unreadable {labelstudio.NAME} export ({type(exc).__name__}: {exc})",
+                              source_name=labelstudio.NAME)
     got = SourceRead(file, claims_images=True)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or "annotations" not in data:
         got.not_used = ("a JSON list (a Label Studio JSON export? featbus reads its COCO export)"
@@ -49,8 +55,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                         f"no COCO file (its keys: {', '.join(list(data)[:6]) if isinstance(data, dict) else '-'})")
         return got
     where, here = file.as_posix(), file.parent
-    cats = {c.get("id"): c for c in data.get("categories") or [] if isinstance(c, dict)}
-    names = {c.get("name") for c in cats.values()}
+    cats = {_key(c.get("id")): c for c in data.get("categories") or [] if isinstance(c, dict)}
+    names = {str(c.get("name")) for c in cats.values()}
     # Roboflow: category 0 is the project (supercategory 'none'), every other category's supercategory
     supers = {i for i, c in cats.items() if len(cats) > 1 and c.get("supercategory") in (None, "", "none")
               and all(o.get("supercategory") == c.get("name") for j, o in cats.items() if j != i)}
@@ -75,23 +81,32 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         if isinstance(found, str):
             got.out(f"{where} image {im.get('id')!r}", found, f"file_name {im['file_name']!r}")
             continue
-        listed[im.get("id")] = (found, im, [], [], set())  # image, entry, polygons, rles, classes
-    clipped, ids = [], {im.get("id") for im in data["images"] if isinstance(im, dict)}
+        try:
+            if isinstance(im.get("id"), (list, dict)):
+                raise ValueError(f"its id {im['id']!r} is no number or name")
+            size = (whole(im.get("height"), "height"), whole(im.get("width"), "width"))
+        except ValueError as exc:
+            got.out(found.as_posix(), "bad annotation", f"{where} image {im.get('id')!r}: {exc}")
+            continue
+        listed[im.get("id")] = (found, size, [], [], set())  # image, (height, width), polygons, rles, classes
+    clipped, ids, spoilt = [], {_key(im.get("id")) for im in data["images"] if isinstance(im, dict)}, {}
     for k, ann in enumerate(data["annotations"] if isinstance(data["annotations"], list) else []):
         item = f"{where} annotation {ann.get('id', k)!r}" if isinstance(ann, dict) else f"{where} annotations[{k}]"
-        if not isinstance(ann, dict) or ann.get("image_id") not in listed:
-            image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        given = ann.get("image_id") if isinstance(ann, dict) else None
+        image_id = _key(given)
+        if not isinstance(ann, dict) or image_id not in listed:
             if image_id not in ids:  # an image left out above is named already
-                got.out(item, "no image", f"image_id {image_id!r} is none of {file.name}'s images")
+                got.out(item, "no image", f"image_id {given!r} is none of {file.name}'s images")
             continue
-        found, im, polys, rles, classes = listed[ann["image_id"]]
+        category = _key(ann.get("category_id"))
+        found, (h, w), polys, rles, classes = listed[image_id]
         classes.add(None)  # annotated: never a scan without a lesion, whatever its annotations give
-        if ann.get("category_id") not in cats:
+        if category not in cats:
             got.out(item, "bad annotation", f"category_id {ann.get('category_id')!r} has no category")
             continue
-        if ann["category_id"] not in supers:
-            classes.add(cats[ann["category_id"]].get("name"))
-        h, w = int(im.get("height") or 0), int(im.get("width") or 0)
+        if category not in supers:
+            name = cats[category].get("name")
+            classes.add(name if isinstance(name, (str, int, float)) else None)  # a list or object names no class
         seg = ann.get("segmentation")
         try:
             if isinstance(seg, dict):
@@ -110,17 +125,24 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     xy = [float(v) for v in flat]
                     if len(xy) < 6 or len(xy) % 2:
                         raise ValueError(f"a polygon of {len(xy)} coordinates")
+                    off = off_image(xy, (h, w))
+                    if off is not None:
+                        raise ValueError(f"coordinate {off!r} lies outside the {w}x{h} image")
                     if min(xy) < 0 or max(xy[0::2]) > w or max(xy[1::2]) > h:
                         clipped.append(item)
                     polys.append(tuple(xy))
-        except (TypeError, ValueError, KeyError) as exc:
-            got.out(item, "bad annotation", f"segmentation unread ({exc})")
-    for image_id, (found, im, polys, rles, classes) in listed.items():
+            elif seg is not None:
+                raise ValueError(f"of type {type(seg).__name__}: neither polygons nor an RLE")
+        except (TypeError, ValueError, KeyError) as exc:  # never drawn, and its other annotations would misstate it
+            spoilt.setdefault(image_id, f"{item}: segmentation unread ({exc})")
+    for image_id, (found, size, polys, rles, classes) in listed.items():
+        if image_id in spoilt:
+            got.out(found.as_posix(), "bad annotation", spoilt[image_id])
+            continue
         if classes == {None}:  # annotated, but by no class
             got.out(found.as_posix(), "no annotation", f"no annotation {where} gives image {image_id!r} names a class")
             continue
         classes.discard(None)
-        size = (int(im.get("height") or 0), int(im.get("width") or 0))
         mask = DrawnMask(root / file, str(image_id), size, tuple(polys), tuple(rles)) if polys or rles else None
         got.annotated(found, classes, unannotated, f"{where} gives image {image_id!r} the categories",
                       f"{where} lists image {image_id!r} without one", mask)
@@ -130,6 +152,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
               clipped and f"{len(clipped)} polygon(s) of {where} reach outside their image: clipped to it (e.g. "
               f"{clipped[0]}).")
     return as_table(got, root, options)
+
+
+def _key(value):
+    """A COCO id as a key: a JSON list or object (no id COCO writes) as its text, never a number's or a name's."""
+    return repr(value) if isinstance(value, (list, dict)) else value
 
 
 @_while_unchanged

@@ -8,10 +8,10 @@ own name (nothing outside the release's images is opened). Its class is its shap
 named); a file without shapes is a scan without a lesion, ``normal``, said (``unannotated="leave out"`` leaves it
 out). Polygons and circles are drawn into its mask, their union; rectangles are kept as boxes
 (``meta["boxes"]``), lines and points drawn nowhere, said. A bitmap shape (``mask``), coordinates that are not
-numbers or lie far outside the declared size, or a declared size that is not the image's, leave the image out,
-named; so does a shape's class that its image's class folder contradicts. Shape labels that spell no class
-(``tumor``) on images in class folders (``benign/``): the folders' classes, said. The patients and splits are
-the reader's rules over the images' names and folders.
+numbers or lie far outside the declared size (:data:`._base.MARGIN`), or a declared size that is no whole number
+or not the image's, leave the image out, named; so does a shape's class that its image's class folder contradicts.
+Shape labels that spell no class (``tumor``) on images in class folders (``benign/``): the folders' classes, said.
+The patients and splits are the reader's rules over the images' names and folders.
 """
 
 from __future__ import annotations
@@ -23,14 +23,11 @@ from pathlib import Path, PurePosixPath
 from ...io import header_shape, pixel_limit_problem
 from .._release_rules import IMAGE_SUFFIXES, class_of_value, folder_split
 from .._release_tables import SourceError, load_json
-from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead, off_image, whole
 
 __all__ = ["NAME", "index_mask", "is_labelme", "read", "recognise"]
 
 NAME = "LabelMe JSON"
-#: How far outside the declared size a point may lie, as a fraction of it (a vertex placed past the edge is
-#: clipped when drawn); beyond it, or not a number, the image is left out.
-MARGIN = 0.1
 
 
 def is_labelme(path: Path) -> bool:
@@ -57,8 +54,7 @@ def _drawn(file: Path, ref: str, data: dict, size: tuple[int, int]) -> tuple[Dra
     for n, shape in enumerate(data.get("shapes") or []):
         kind = str(shape.get("shape_type") or "polygon").lower()
         points = [(float(x), float(y)) for x, y in shape.get("points") or []]
-        far = next((v for p in points for v, side in zip(p, (w, h))
-                    if not -MARGIN * side <= v <= (1 + MARGIN) * side), None)  # NaN too
+        far = off_image([v for p in points for v in p], size)
         if far is not None:
             raise ValueError(f"shape {n} ({kind}): coordinate {far!r} lies outside the {w}x{h} image")
         if kind == "mask":
@@ -92,7 +88,8 @@ def index_mask(path: Path, ref: str) -> DrawnMask | None:
     size), else None."""
     try:
         data = load_json(path)
-        return _drawn(path, ref, data, (int(data["imageHeight"]), int(data["imageWidth"])))[0]
+        return _drawn(path, ref, data, (whole(data["imageHeight"], "imageHeight"),
+                                        whole(data["imageWidth"], "imageWidth")))[0]
     except (OSError, ValueError, TypeError, KeyError, AttributeError, SourceError):
         return None
 
@@ -123,7 +120,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 continue
             seen[img] = where
             shape, problem = header_shape(root / img)
-            size = (int(data.get("imageHeight") or 0), int(data.get("imageWidth") or 0))
+            size = (whole(data.get("imageHeight"), "imageHeight"), whole(data.get("imageWidth"), "imageWidth"))
             size = size if all(size) or problem is not None else tuple(shape)  # none declared: the image's own
             if problem is None and size != tuple(shape):
                 raise ValueError(f"it declares {size[1]}x{size[0]}, its image is {shape[1]}x{shape[0]}")

@@ -9,8 +9,10 @@ Reached through the JSON files the COCO source recognises (a JSON list is a Labe
 prefix. Its class is its choice, else its regions' one label; a task without a result is a scan
 without a lesion (``normal``, said; ``unannotated="leave out"`` leaves it out). Polygons and brush
 strokes are drawn into its mask (their union); rectangles are kept as boxes (``meta["boxes"]``, in
-pixels), said. The upload prefix is removed for the name rules: patients from a
-``PREFIX_NUMBER`` name (``patient012_1.png``) as the reader finds them in a folder.
+pixels), said. A result that is not as Label Studio writes it (``annotations`` or ``result`` no list, a
+``value`` no object, a size that is no whole number, a coordinate NaN or far outside the image: the rule of
+:func:`~._base.off_image`) leaves its image out, named with its task. The upload prefix is removed for the name
+rules: patients from a ``PREFIX_NUMBER`` name (``patient012_1.png``) as the reader finds them in a folder.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ...io import header_shape, pixel_limit_problem
-from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead, brush_decode
+from ._base import AS_NORMAL, RECTANGLES, DrawnMask, SourceRead, brush_decode, off_image, whole
 from .yolo import pixels
 
 __all__ = ["NAME", "brush_decode", "read_tasks", "upload_name"]
@@ -34,6 +36,33 @@ _REGIONS = ("polygonlabels", "rectanglelabels", "brushlabels", "labels")
 def upload_name(name: str) -> str:
     """``benign_01.png`` for ``8f3a2b1c-benign_01.png``: the name without Label Studio's upload prefix."""
     return UPLOAD_PREFIX.sub("", name, count=1)
+
+
+def _results(task: dict) -> list:
+    """The results of a task's annotations (a cancelled annotation's none); a :class:`ValueError` where its
+    ``annotations``, an annotation or its ``result`` is not the list or object Label Studio writes."""
+    annotations = task.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise ValueError(f"its annotations are {type(annotations).__name__}, not a list")
+    results = []
+    for n, a in enumerate(annotations):
+        result = (a.get("result") or []) if isinstance(a, dict) else None
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            raise ValueError(f"annotation {n} has no 'result' list of objects")
+        if not a.get("was_cancelled"):
+            results += result
+    return results
+
+
+def _fractions(values: list) -> list[float]:
+    """A region's coordinates (``x, y`` pairs, in percent of the image's sides) as fractions of the sides; a
+    :class:`ValueError` naming one that is no number or lies beyond :data:`._base.MARGIN` of the image (never
+    drawn, never clipped silently)."""
+    xy = [float(v) for v in values]
+    off = off_image(xy, (100, 100))
+    if off is not None:
+        raise ValueError(f"coordinate {off!r} % lies outside the image (0-100 %)")
+    return [v / 100 for v in xy]
 
 
 def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, unannotated: str = "normal"
@@ -60,15 +89,16 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
         if img is None:
             got.out(item, "no image", f"{name!r} is no image of the release")
             continue
-        results = [r for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")
-                   for r in a.get("result") or [] if isinstance(r, dict)]
         choices, regions, polygons, brushes, boxes, size = set(), set(), [], [], [], None
         try:
-            for r in results:
+            for r in _results(task):
                 value = r.get("value") or {}
+                if not isinstance(value, dict):
+                    raise ValueError(f"a {r.get('type')!r} result's value is {type(value).__name__}, not an object")
                 kind = str(r.get("type", "")).lower()
                 if r.get("original_width") and r.get("original_height"):
-                    size = (int(r["original_height"]), int(r["original_width"]))
+                    size = (whole(r["original_height"], "original_height"),
+                            whole(r["original_width"], "original_width"))
                 if kind == "choices":
                     choices.update(map(str, value.get("choices") or []))
                     continue
@@ -77,11 +107,10 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                     continue
                 h, w = size
                 if kind == "polygonlabels":
-                    polygons.append(pixels([float(c) / 100 for pt in value["points"] for c in pt], size))
+                    polygons.append(pixels(_fractions([c for pt in value["points"] for c in pt]), size))
                 elif kind == "rectanglelabels":
-                    x, y = float(value["x"]) / 100 * w, float(value["y"]) / 100 * h
-                    boxes.append((round(x, 2), round(y, 2), round(x + float(value["width"]) / 100 * w, 2),
-                                  round(y + float(value["height"]) / 100 * h, 2)))
+                    x, y, bw, bh = _fractions([value["x"], value["y"], value["width"], value["height"]])
+                    boxes.append(tuple(round(v, 2) for v in (x * w, y * h, (x + bw) * w, (y + bh) * h)))
                 elif kind == "brushlabels" and value.get("format", "rle") == "rle":
                     shape = header_shape(root / img)[0] if images is not None else None
                     if shape is not None and tuple(shape) != size:  # before decoding: never a stroke's own size
@@ -90,7 +119,7 @@ def read_tasks(root: Path, file: Path, tasks: list, images: list[Path] | None, u
                         raise ValueError(f"a brush stroke declares {w}x{h}: {pixel_limit_problem(size)[1]}")
                     brush_decode(value["rle"], size)  # checked now: a bad stroke is named here
                     brushes.append(tuple(value["rle"]))
-        except (KeyError, TypeError, ValueError) as exc:  # the image left out with its task, named once
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # the image left out with its task, named
             got.out(img.as_posix(), "bad annotation", f"{item}: a result unread ({type(exc).__name__}: {exc})")
             continue
         mask = DrawnMask(root / file, str(task.get("id", k)), size, tuple(polygons), (), tuple(brushes)) \

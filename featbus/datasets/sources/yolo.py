@@ -20,7 +20,7 @@ from ... import io as limits
 from ...io import header_shape, limit_words
 from .._release_rules import IMAGE_SUFFIXES, folder_split
 from .._release_tables import SourceError
-from ._base import DrawnMask, SourceRead
+from ._base import DrawnMask, SourceRead, off_image
 
 __all__ = ["NAME", "SUFFIXES", "bounded_text", "bounded_yaml", "index_mask", "label_file", "pixels", "read",
            "recognise"]
@@ -39,9 +39,6 @@ def label_file(image: Path) -> Path | None:
     return Path(*parts).with_suffix(".txt")
 
 
-#: How far outside 0-1 a label's coordinate may lie (a polygon's rounding past the image's edge is
-#: clipped when drawn); NaN, infinity or a coordinate beyond it leaves the image out, naming the line.
-YOLO_MARGIN = 0.1
 NO_LESION = "frames with no lesion, read as 'normal'."
 
 
@@ -134,7 +131,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                 got.out(item, "bad annotation", f"{len(xy)} coordinates: neither a box (4) nor a polygon (6 or more, "
                         "in pairs)")
                 continue
-            off = next((v for v in xy if not -YOLO_MARGIN <= v <= 1 + YOLO_MARGIN), None)  # NaN too
+            off = off_image(xy, (1, 1))  # fractions: the image's side is 1
             if off is not None:
                 spoilt = f"{item}: coordinate {off!r} is not a fraction of the image (0-1)"
                 break
