@@ -621,3 +621,14 @@ def test_year_folders_above_class_folders_are_no_patients(tmp_path):
     assert s.classes == {"benign": 6, "malignant": 6}
     assert s.patient_source == "one per image" and s.n_patients == 12
     assert s.class_source == "the folder names, under '2019', '2020', '2021': neither classes nor patients"
+
+
+def test_a_mask_folder_pairs_beside_a_folder_named_as_images(tmp_path):
+    # DMID: 'TIFF Images/IMG001.tif' beside 'ROI Masks/IMG001.tif' (every mask was left out, unpaired)
+    for k in range(1, 4):
+        _png(tmp_path / "TIFF Images" / f"IMG00{k}.png", 10 * k)
+        if k < 3:
+            _mask(tmp_path / "ROI Masks" / f"IMG00{k}.png")
+    s = read_release(tmp_path).summary
+    assert s.n_images == 3 and s.n_mask_files == 2 and not s.left_out
+    assert s.mask_rule == "the same name in ROI Masks/"

@@ -16,7 +16,14 @@ from pathlib import Path
 
 from .._records import LeftOut
 from ..io import DICOM_INSTALL, _dcmread, _InflatedTooLarge, file_sha256, header_shape, list_folder
-from ..vocabulary import ALL_FOLDER_NAMES, NON_LESION_MASK_WORDS, NOT_READ_IMAGES, NOT_TABLES, TABLE_SUFFIXES
+from ..vocabulary import (
+    ALL_FOLDER_NAMES,
+    IMAGES_TOO,
+    NON_LESION_MASK_WORDS,
+    NOT_READ_IMAGES,
+    NOT_TABLES,
+    TABLE_SUFFIXES,
+)
 from ._common import _natural_key, _pattern_regex
 from ._release_rules import (
     IMAGE_SUFFIXES,
@@ -116,6 +123,11 @@ def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
     return tuple(map(column_key, named_folders(rel, release_name)))
 
 
+def _unnamed_images(rel: Path, release_name: str = "") -> tuple[str, ...]:
+    """:func:`scope_of` without the folders whose name says they hold images (``TIFF Images``, ``Original``)."""
+    return tuple(column_key(p) for p in named_folders(rel, release_name) if not IMAGES_TOO.search(p))
+
+
 def _unique_keys(files: list[Path], scope, keys) -> dict:
     """Each ``scope(file)``'s keys (``keys(file)``) to the one file they name; a key two files share
     names None (an ambiguous key pairs nothing)."""
@@ -172,6 +184,8 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     # of the same split first (train/ and test/ may each hold a 1.png), else of any
     index = _unique_keys(images, lambda f: scope_of(f, release_name), lambda f: stem_keys(f.stem))
     in_split = _unique_keys(images, lambda f: (scope_of(f, release_name), folder_split(f)), lambda f: stem_keys(f.stem))
+    # last, without the folders named as holding images (DMID's 'TIFF Images/' beside 'ROI Masks/')
+    loose = _unique_keys(images, lambda f: _unnamed_images(f, release_name), lambda f: stem_keys(f.stem))
     unpaired = []
     for m in in_folders:
         scope, parts = scope_of(m, release_name), mask_parts(m.stem)
@@ -181,8 +195,9 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
         else:
             keys = [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
             keys.append(f"{keys[0]}_0000")  # nnU-Net's labelsTr/<case> for imagesTr/<case>_0000 (its channel 0)
-            owner = next((slot[k] for slot in (in_split.get((scope, folder_split(m)), {}), index.get(scope, {}))
-                          for k in keys if slot.get(k) is not None), None)
+            slots = (in_split.get((scope, folder_split(m)), {}), index.get(scope, {}),
+                     loose.get(_unnamed_images(m, release_name), {}))
+            owner = next((slot[k] for slot in slots for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)
             continue
