@@ -207,6 +207,68 @@ def test_a_tar_cut_short_after_a_member_says_so(tmp_path, name):
         read_release(inside)
 
 
+def _tar_header(name: bytes, size: int, kind: bytes) -> bytes:
+    """One ustar header block whose size is written in base-256 (any size, 2**40 too)."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108], h[108:116], h[116:124] = b"0000644\0", b"0000000\0", b"0000000\0"
+    h[124:136] = b"\x80" + size.to_bytes(11, "big")
+    h[136:148], h[156:157], h[257:265] = b"00000000000\0", kind, b"ustar\x0000"
+    h[148:156] = b" " * 8
+    h[148:156] = f"{sum(h):06o}\0 ".encode()
+    return bytes(h)
+
+
+@pytest.mark.parametrize("kind", [b"x", b"g", b"L", b"K"])
+def test_a_tar_extended_header_claiming_a_terabyte_is_refused_before_it_is_read(tmp_path, kind):
+    """A 2 KB tar whose PAX header (or GNU long name) claims 2**40 bytes: tarfile read it whole (MemoryError, the
+    read lost, no file named); now refused in one line naming the archive, the member and the limit."""
+    path = tmp_path / "scans.tar"
+    path.write_bytes(_tar_header(b"PaxHeader", 1 << 40, kind) + b"20 path=benign_2.png\n".ljust(512, b"\0")
+                     + bytes(1024))
+    with pytest.raises(ValueError) as refused:
+        read_release(path)
+    words = str(refused.value)
+    assert "scans.tar' has, before its member 1 (at byte 0), a " in words and "\n" not in words
+    assert "of 1,099,511,627,776 bytes, more than featbus.io.MAX_TAR_HEADER_BYTES" in words
+
+
+def test_a_tar_extended_header_is_read_within_its_budget_and_refused_above(tmp_path, monkeypatch):
+    """A PAX tar whose members carry long names and an 8 KB PAX record reads as before; above the limit (lowered
+    here) its header is refused before it is read, in one line, as is a chain of extended headers (tarfile
+    follows each by recursion: a RecursionError) and a tar.gz that does not open (a line per method it tried)."""
+    import gzip
+    import io
+    import tarfile
+
+    from featbus import io as fio
+
+    path = tmp_path / "busi.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for k, member in enumerate(["benign", "benign", "malignant", "malignant"]):
+            info = tarfile.TarInfo(f"{member}/{'a' * 120} ({k}).png")
+            data = _png_bytes(k)
+            info.size, info.pax_headers = len(data), {"comment": "x" * 8192}
+            tf.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(fio, "MAX_TAR_HEADER_BYTES", 4096)
+    with pytest.raises(ValueError, match=r"busi\.tar\.gz' has, before its member 1 \(at byte 0\), a PAX header of "
+                                         r"8,\d{3} bytes, more than featbus\.io\.MAX_TAR_HEADER_BYTES = 4,096"):
+        read_release(path)
+    monkeypatch.undo()
+    assert sorted(i.name for i in read_release(path).images) == [f"{'a' * 120} ({k}).png" for k in range(4)]
+    chain = tmp_path / "chain.tar"
+    record = b"20 path=benign_2.png\n".ljust(512, b"\0")
+    chain.write_bytes((_tar_header(b"PaxHeader", 21, b"x") + record) * 2000 + bytes(1024))
+    with pytest.raises(ValueError, match=r"chain\.tar' has, before its member 1 \(at byte 16,384\), more than 16 "
+                                         r"extended headers in a row: not opened$"):
+        read_release(chain)
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(gzip.compress(b"not a tar" * 100))
+    with pytest.raises(ValueError, match=r"is not a readable tar archive \(ReadError: .*method gz.*\)$") as refused:
+        read_release(damaged)
+    assert "\n" not in str(refused.value)
+
+
 def test_a_brush_stroke_declaring_20000_square_on_a_small_image_is_refused_before_decoding(tmp_path):
     """Label Studio's brush RLE whose result declares 20000 x 20000 (6.4 GB of values) on a 48 x 40
     image: its task is left out naming both sizes, before any value is decoded (a child process with

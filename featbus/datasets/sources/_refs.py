@@ -12,7 +12,8 @@ An archive is untrusted input, listed by :func:`list_archive` with the rules of 
 out named; a member whose declared size is above :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES` is
 ``"too large"`` and its read stops one byte past that budget whatever it declares; an archive whose
 members declare more than :data:`~featbus.io.MAX_ARCHIVE_BYTES` together, or that lists more than
-:data:`~featbus.io.MAX_ARCHIVE_MEMBERS`, is refused whole (:class:`ArchiveError`) before any member is read.
+:data:`~featbus.io.MAX_ARCHIVE_MEMBERS`, is refused whole (:class:`ArchiveError`) before any member is read, as is
+a tar whose extended header (PAX, a GNU long name) claims more than :data:`~featbus.io.MAX_TAR_HEADER_BYTES`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,58 @@ def archive_kind(name: str | os.PathLike) -> str | None:
     return "tar" if low.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")) else None
 
 
+class _HeaderRefused(ArchiveError):
+    """A tar's extended header refused (:class:`_TarInfo`): ``what`` it is, at byte ``offset``; who lists the tar
+    names it and the member."""
+
+    def __init__(self, what: str, offset: int):
+        super().__init__(f"has {what} (at byte {offset:,})")
+        self.what, self.offset = what, offset
+
+
+#: Extended headers (PAX, GNU long names) a tar may give in a row before a member: a real one gives at most four
+#: (a global and a member's PAX header, a long name and a long link name); tarfile follows each by recursion.
+MAX_CHAINED_HEADERS = 16
+
+
+class _TarInfo(tarfile.TarInfo):
+    """A tar header whose extended header (PAX, a GNU long name) is refused above
+    :data:`~featbus.io.MAX_TAR_HEADER_BYTES` before it is read (tarfile reads one whole, whatever size it claims),
+    as is a chain of more than :data:`MAX_CHAINED_HEADERS` of them."""
+
+    def _bounded(self, tar: tarfile.TarFile, proc):
+        kinds = {tarfile.XHDTYPE: "a PAX header", tarfile.XGLTYPE: "a global PAX header",
+                 tarfile.GNUTYPE_LONGNAME: "a GNU long name", tarfile.GNUTYPE_LONGLINK: "a GNU long link name"}
+        if self.size > _io.MAX_TAR_HEADER_BYTES:
+            raise _HeaderRefused(f"{kinds.get(self.type, 'an extended header')} of {self.size:,} bytes, more than "
+                                  f"{_io.limit_words('MAX_TAR_HEADER_BYTES')} (a name or PAX record is never that "
+                                  "large)", self.offset)
+        depth = getattr(tar, "_chained", 0)
+        if depth >= MAX_CHAINED_HEADERS:
+            raise _HeaderRefused(f"more than {MAX_CHAINED_HEADERS} extended headers in a row", self.offset)
+        tar._chained = depth + 1
+        try:
+            return proc(tar)
+        finally:
+            tar._chained = depth
+
+    def _proc_pax(self, tarfile):
+        return self._bounded(tarfile, super()._proc_pax)
+
+    def _proc_gnulong(self, tarfile):
+        return self._bounded(tarfile, super()._proc_gnulong)
+
+
+def _open_tar(path: Path) -> tarfile.TarFile:
+    """The tar at ``path`` open for reading (compressed or not), each extended header bounded (:class:`_TarInfo`)."""
+    return tarfile.open(path, tarinfo=_TarInfo)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's words on one line (tarfile says why each compression failed, a line each)."""
+    return " ".join(str(exc).split())
+
+
 _OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
 _TARS: dict[tuple, _TarReader] = {}  # the tars open for reading, by (path, mtime, size), shared
 _TARS_LOCK = threading.Lock()
@@ -97,7 +150,7 @@ class _TarReader:
 
     def __init__(self, path: Path):
         with contextlib.ExitStack() as failed:  # a tar whose headers do not read is closed, not left open
-            self.tar = failed.enter_context(tarfile.open(path))
+            self.tar = failed.enter_context(_open_tar(path))
             self.members = [m for m in self.tar.getmembers() if m.isreg()]
             failed.pop_all()
         self.close = self.tar.close
@@ -147,7 +200,8 @@ def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {exc})", path=name) from None
+        raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {_one_line(exc)})",
+                         path=name) from None
     if len(data) > budget:
         raise ImageError(f"expands beyond the budget of one member ({_io.limit_words(limit)} "
                          "bytes), whatever its header declares: never read whole", path=name)
@@ -349,7 +403,7 @@ def _contents(path: Path) -> list[tuple[str, int, str | None]]:
                      "a device or FIFO" if stat.S_IFMT(m) and not stat.S_ISREG(m) else None)
                     for i, m in ((i, i.external_attr >> 16) for i in infos)]
         out = []
-        with tarfile.open(path) as tf:
+        with _open_tar(path) as tf:
             for info in tf:  # headers only, one at a time (a tar has no directory to count first)
                 if len(out) >= _io.MAX_ARCHIVE_MEMBERS:
                     raise ArchiveError(f"{str(path)!r} lists more than {_io.limit_words('MAX_ARCHIVE_MEMBERS')} "
@@ -360,8 +414,12 @@ def _contents(path: Path) -> list[tuple[str, int, str | None]]:
             if out and tf.fileobj.tell() < tf.offset + tarfile.BLOCKSIZE:  # no end-of-archive block was read
                 out.append((out[-1][0], 0, _CUT_SHORT))
         return out
+    except _HeaderRefused as exc:
+        raise ArchiveError(f"{str(path)!r} has, before its member {len(out) + 1:,} (at byte {exc.offset:,}), "
+                           f"{exc.what}: not opened") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: {exc})") from None
+        raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: "
+                           f"{_one_line(exc)})") from None
 
 
 def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = (),
