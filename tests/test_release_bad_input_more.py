@@ -269,6 +269,58 @@ def test_a_tar_extended_header_is_read_within_its_budget_and_refused_above(tmp_p
     assert "\n" not in str(refused.value)
 
 
+def test_a_hub_parquet_whose_image_is_one_value_in_every_row_is_counted_in_each(tmp_path):
+    """A 3 KB Hugging Face parquet whose image bytes are dictionary-encoded, one 4 MB value in 600 rows: 2.5 GB once
+    decoded where the footer counts 4 MB. It was read whole (a MemoryError under the cap); now refused by what it
+    decodes to, naming the file and the limit, before a row is a Python object (the values held once)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root, n = tmp_path / "hub", 600
+    (root / "data").mkdir(parents=True)
+    one = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([_png_bytes(0) + bytes(4 << 20)]))
+    images = pa.StructArray.from_arrays([one, pa.array([f"im{i}.png" for i in range(n)])], names=["bytes", "path"])
+    path = root / "data" / "train-00000-of-00001.parquet"
+    pq.write_table(pa.table({"image": images, "label": pa.array([i % 2 for i in range(n)])}), path, compression="zstd")
+    assert path.stat().st_size < 64 * 1024
+    done = _capped_read(root)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "MemoryError" not in out and "Traceback" not in out, out[-2000:]
+    assert "column 'image.bytes' of " in out and "train-00000-of-00001.parquet' (its first " in out
+    assert "more than featbus.io.MAX_ARRAY_BYTES = 2,147,483,648" in out
+
+
+def test_a_parquet_table_is_bounded_by_what_it_decodes_to_and_by_its_cells(tmp_path, monkeypatch):
+    """An imagefolder's ``metadata.parquet`` of a few KB whose text column is one long value in every row
+    (dictionary-encoded): checked by its file's bytes, rows and columns only, it was decoded whole and its cells
+    taken at any length; now a cell is refused above MAX_FIELD_CHARS as a CSV's is, and the table above
+    MAX_TABLE_BYTES by what it decodes to (the shared value counted in each row), before a cell is made."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from _release_builders import build_hf_imagefolder
+
+    from featbus.datasets import _release_tables
+
+    root = build_hf_imagefolder(tmp_path, "parquet").root
+    table = root / "data" / "train" / "metadata.parquet"
+    plain = pq.read_table(table)
+    for chars in (200_000, 100_000):
+        note = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(plain), np.int32)), pa.array(["x" * chars]))
+        pq.write_table(plain.append_column("note", note), table)
+        if chars == 200_000:
+            with pytest.raises(ValueError, match=r"metadata\.parquet' has a cell longer than 131,072 characters \("
+                                                 r"column 'note'\): .* above featbus\.io\.MAX_FIELD_CHARS"):
+                read_release(root)
+    assert len(read_release(root).images) == 9  # six cells of 100,000 characters: within every limit
+    monkeypatch.setattr(_release_tables, "MAX_TABLE_BYTES", 300_000)
+    assert table.stat().st_size < 300_000
+    with pytest.raises(ValueError, match=r"metadata\.parquet' decodes to more than 300,000 bytes \(a value many rows "
+                                         r"share counted in each\): .* above featbus\.io\.MAX_TABLE_BYTES = 300,000"):
+        read_release(root)
+
+
 def test_a_brush_stroke_declaring_20000_square_on_a_small_image_is_refused_before_decoding(tmp_path):
     """Label Studio's brush RLE whose result declares 20000 x 20000 (6.4 GB of values) on a 48 x 40
     image: its task is left out naming both sizes, before any value is decoded (a child process with

@@ -19,6 +19,7 @@ a tar whose extended header (PAX, a GNU long name) claims more than :data:`~feat
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import functools
 import os
@@ -28,6 +29,7 @@ import tarfile
 import tempfile
 import threading
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -35,6 +37,7 @@ import numpy as np
 
 from ... import io as _io
 from ..._records import ImageError, LeftOut
+from .._release_tables import decoded_bytes, parquet_batches
 
 __all__ = ["ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file", "list_archive",
            "load_array", "member_file", "npz_arrays", "parquet_column", "reference_from_text"]
@@ -336,10 +339,11 @@ def _stamp(file: Path) -> tuple:
     return os.fspath(file), st.st_mtime_ns, st.st_size
 
 
-def _within(what: str, nbytes: int) -> None:
-    """:class:`ArchiveError` when an array or a column expands beyond :data:`~featbus.io.MAX_ARRAY_BYTES`."""
-    if nbytes > _io.MAX_ARRAY_BYTES:
-        raise ArchiveError(f"{what} expands to {nbytes:,} bytes, more than {_io.limit_words('MAX_ARRAY_BYTES')}")
+def _within(what: str, nbytes: int, limit: str = "MAX_ARRAY_BYTES") -> None:
+    """:class:`ArchiveError` when an array or a column expands beyond the limit ``limit`` names
+    (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
+    if nbytes > getattr(_io, limit):
+        raise ArchiveError(f"{what} expands to {nbytes:,} bytes, more than {_io.limit_words(limit)}")
 
 
 def _while_unchanged(read):
@@ -363,20 +367,63 @@ def load_array(file: str | os.PathLike, key: str) -> np.ndarray:
     return array
 
 
+class _Rows(Sequence):
+    """A parquet column's values as a list whose items are made Python objects only when asked for (a value many
+    rows share, dictionary-encoded, is held once)."""
+
+    def __init__(self, chunks: list):
+        self.chunks = chunks
+        self.starts = [0]
+        for chunk in chunks:
+            self.starts.append(self.starts[-1] + len(chunk))
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = bisect.bisect_right(self.starts, index) - 1
+        return self.chunks[k][index - self.starts[k]].as_py()
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            yield from chunk.to_pylist()
+
+
 @_while_unchanged
-def parquet_column(file: str | os.PathLike, column: str) -> list:
-    """Column ``column`` of a parquet file as a list, read once while the file is unchanged; an image
-    struct (``{"bytes", "path"}``, as Hugging Face writes one) as its bytes. Its size is checked from
-    the file's metadata first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
+def parquet_column(file: str | os.PathLike, column: str, field: str = "bytes", limit: str = "MAX_ARRAY_BYTES"):
+    """Column ``column`` of a parquet file as a list, read once while the file is unchanged; a struct (an image:
+    ``{"bytes", "path"}``, as Hugging Face writes one) as its ``field``. Its size is checked from the footer, then
+    by what it decodes to, counted batch by batch (one 4 MB image dictionary-encoded in every row counted in each),
+    before it is read whole: within the limit ``limit`` names (:data:`~featbus.io.MAX_ARRAY_BYTES`). A row is made
+    a Python object only when asked for."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(file).metadata
-    names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
-    _within(f"column {column!r} of {file!r}", sum(meta.row_group(g).column(i).total_uncompressed_size
-                                                  for g in range(meta.num_row_groups)
-                                                  for i in range(meta.num_columns) if names[i] == column))
-    values = pq.read_table(file, columns=[column]).column(column).to_pylist()
-    return [v.get("bytes") if isinstance(v, dict) else v for v in values]
+    arrow = meta.schema.to_arrow_schema()
+    if column not in arrow.names:
+        raise FileNotFoundError(f"{os.fspath(file)!r} holds no column {column!r}")
+    kind = arrow.field(column).type
+    if pa.types.is_struct(kind) and kind.get_field_index(field) < 0:
+        return _Rows([pa.nulls(meta.num_rows)])
+    read = f"{column}.{field}" if pa.types.is_struct(kind) else column
+    leaves = [i for i in range(meta.num_columns)
+              if meta.schema.column(i).path == read or meta.schema.column(i).path.startswith(f"{read}.")]
+    what = f"column {read!r} of {os.fspath(file)!r}"
+    _within(what, sum(meta.row_group(g).column(i).total_uncompressed_size
+                      for g in range(meta.num_row_groups) for i in leaves), limit)
+    chunks, rows, total = [], 0, 0
+    for kept in (False, True):  # counted first, then kept (a batch at a time: never the whole column twice)
+        for batch in parquet_batches(Path(file), getattr(_io, limit), [read])[1]:
+            values = batch.column(0).flatten()[0] if pa.types.is_struct(kind) else batch.column(0)
+            if kept:
+                chunks.append(values)
+                continue
+            rows, total = rows + len(values), total + decoded_bytes(values)
+            _within(f"{what} (its first {rows:,} rows)", total, limit)
+    return _Rows(chunks)
 
 
 # --------------------------------------------------------------------------- archives
