@@ -126,13 +126,17 @@ MAX_ARRAY_BYTES = 2 * 1024 * 1024 * 1024
 #: inflates to 1 GB), so featbus inflates it first as a count, keeping nothing, and refuses a file beyond it,
 #: named. Above a release's largest image (:data:`MAX_IMAGE_PIXELS` of three 16-bit samples, 192 MB) and its header.
 MAX_DICOM_INFLATED_BYTES = 256 * 1024 * 1024
+#: The most bytes of one extended header of a tar (a PAX header, a GNU long name or link name): Python's tarfile
+#: reads one whole into memory while the archive is listed, whatever size it claims, so its size is checked first
+#: (a name or a PAX record is a few hundred bytes; a tar's xattrs a few KB).
+MAX_TAR_HEADER_BYTES = 4 * 1024 * 1024
 
 
 #: The names of the limits above, in one tuple (documented where each is defined).
 RELEASE_LIMITS = ("MAX_FOLDER_DEPTH", "MAX_TABLE_BYTES", "MAX_LINE_CHARS", "MAX_FIELD_CHARS", "MAX_COLUMNS", "MAX_ROWS",
                   "MAX_XLSX_BYTES", "MAX_XLSX_PARTS", "MAX_IMAGE_PIXELS", "MAX_JSON_BYTES", "MAX_JSON_DEPTH",
                   "MAX_ARCHIVE_MEMBERS", "MAX_ARCHIVE_MEMBER_BYTES", "MAX_ARCHIVE_BYTES", "MAX_ARRAY_BYTES",
-                  "MAX_DICOM_INFLATED_BYTES")
+                  "MAX_DICOM_INFLATED_BYTES", "MAX_TAR_HEADER_BYTES")
 
 
 def limit_words(name: str) -> str:

@@ -207,6 +207,120 @@ def test_a_tar_cut_short_after_a_member_says_so(tmp_path, name):
         read_release(inside)
 
 
+def _tar_header(name: bytes, size: int, kind: bytes) -> bytes:
+    """One ustar header block whose size is written in base-256 (any size, 2**40 too)."""
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108], h[108:116], h[116:124] = b"0000644\0", b"0000000\0", b"0000000\0"
+    h[124:136] = b"\x80" + size.to_bytes(11, "big")
+    h[136:148], h[156:157], h[257:265] = b"00000000000\0", kind, b"ustar\x0000"
+    h[148:156] = b" " * 8
+    h[148:156] = f"{sum(h):06o}\0 ".encode()
+    return bytes(h)
+
+
+@pytest.mark.parametrize("kind", [b"x", b"g", b"L", b"K"])
+def test_a_tar_extended_header_claiming_a_terabyte_is_refused_before_it_is_read(tmp_path, kind):
+    """A 2 KB tar whose PAX header (or GNU long name) claims 2**40 bytes: tarfile read it whole (MemoryError, the
+    read lost, no file named); now refused in one line naming the archive, the member and the limit."""
+    path = tmp_path / "scans.tar"
+    path.write_bytes(_tar_header(b"PaxHeader", 1 << 40, kind) + b"20 path=benign_2.png\n".ljust(512, b"\0")
+                     + bytes(1024))
+    with pytest.raises(ValueError) as refused:
+        read_release(path)
+    words = str(refused.value)
+    assert "scans.tar' has, before its member 1 (at byte 0), a " in words and "\n" not in words
+    assert "of 1,099,511,627,776 bytes, more than featbus.io.MAX_TAR_HEADER_BYTES" in words
+
+
+def test_a_tar_extended_header_is_read_within_its_budget_and_refused_above(tmp_path, monkeypatch):
+    """A PAX tar whose members carry long names and an 8 KB PAX record reads as before; above the limit (lowered
+    here) its header is refused before it is read, in one line, as is a chain of extended headers (tarfile
+    follows each by recursion: a RecursionError) and a tar.gz that does not open (a line per method it tried)."""
+    import gzip
+    import io
+    import tarfile
+
+    from featbus import io as fio
+
+    path = tmp_path / "busi.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for k, member in enumerate(["benign", "benign", "malignant", "malignant"]):
+            info = tarfile.TarInfo(f"{member}/{'a' * 120} ({k}).png")
+            data = _png_bytes(k)
+            info.size, info.pax_headers = len(data), {"comment": "x" * 8192}
+            tf.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(fio, "MAX_TAR_HEADER_BYTES", 4096)
+    with pytest.raises(ValueError, match=r"busi\.tar\.gz' has, before its member 1 \(at byte 0\), a PAX header of "
+                                         r"8,\d{3} bytes, more than featbus\.io\.MAX_TAR_HEADER_BYTES = 4,096"):
+        read_release(path)
+    monkeypatch.undo()
+    assert sorted(i.name for i in read_release(path).images) == [f"{'a' * 120} ({k}).png" for k in range(4)]
+    chain = tmp_path / "chain.tar"
+    record = b"20 path=benign_2.png\n".ljust(512, b"\0")
+    chain.write_bytes((_tar_header(b"PaxHeader", 21, b"x") + record) * 2000 + bytes(1024))
+    with pytest.raises(ValueError, match=r"chain\.tar' has, before its member 1 \(at byte 16,384\), more than 16 "
+                                         r"extended headers in a row: not opened$"):
+        read_release(chain)
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(gzip.compress(b"not a tar" * 100))
+    with pytest.raises(ValueError, match=r"is not a readable tar archive \(ReadError: .*method gz.*\)$") as refused:
+        read_release(damaged)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_hub_parquet_whose_image_is_one_value_in_every_row_is_counted_in_each(tmp_path):
+    """A 3 KB Hugging Face parquet whose image bytes are dictionary-encoded, one 4 MB value in 600 rows: 2.5 GB once
+    decoded where the footer counts 4 MB. It was read whole (a MemoryError under the cap); now refused by what it
+    decodes to, naming the file and the limit, before a row is a Python object (the values held once)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root, n = tmp_path / "hub", 600
+    (root / "data").mkdir(parents=True)
+    one = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([_png_bytes(0) + bytes(4 << 20)]))
+    images = pa.StructArray.from_arrays([one, pa.array([f"im{i}.png" for i in range(n)])], names=["bytes", "path"])
+    path = root / "data" / "train-00000-of-00001.parquet"
+    pq.write_table(pa.table({"image": images, "label": pa.array([i % 2 for i in range(n)])}), path, compression="zstd")
+    assert path.stat().st_size < 64 * 1024
+    done = _capped_read(root)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "MemoryError" not in out and "Traceback" not in out, out[-2000:]
+    assert "column 'image.bytes' of " in out and "train-00000-of-00001.parquet' (its first " in out
+    assert "more than featbus.io.MAX_ARRAY_BYTES = 2,147,483,648" in out
+
+
+def test_a_parquet_table_is_bounded_by_what_it_decodes_to_and_by_its_cells(tmp_path, monkeypatch):
+    """An imagefolder's ``metadata.parquet`` of a few KB whose text column is one long value in every row
+    (dictionary-encoded): checked by its file's bytes, rows and columns only, it was decoded whole and its cells
+    taken at any length; now a cell is refused above MAX_FIELD_CHARS as a CSV's is, and the table above
+    MAX_TABLE_BYTES by what it decodes to (the shared value counted in each row), before a cell is made."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from _release_builders import build_hf_imagefolder
+
+    from featbus.datasets import _release_tables
+
+    root = build_hf_imagefolder(tmp_path, "parquet").root
+    table = root / "data" / "train" / "metadata.parquet"
+    plain = pq.read_table(table)
+    for chars in (200_000, 100_000):
+        note = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(plain), np.int32)), pa.array(["x" * chars]))
+        pq.write_table(plain.append_column("note", note), table)
+        if chars == 200_000:
+            with pytest.raises(ValueError, match=r"metadata\.parquet' has a cell longer than 131,072 characters \("
+                                                 r"column 'note'\): .* above featbus\.io\.MAX_FIELD_CHARS"):
+                read_release(root)
+    assert len(read_release(root).images) == 9  # six cells of 100,000 characters: within every limit
+    monkeypatch.setattr(_release_tables, "MAX_TABLE_BYTES", 300_000)
+    assert table.stat().st_size < 300_000
+    with pytest.raises(ValueError, match=r"metadata\.parquet' decodes to more than 300,000 bytes \(a value many rows "
+                                         r"share counted in each\): .* above featbus\.io\.MAX_TABLE_BYTES = 300,000"):
+        read_release(root)
+
+
 def test_a_brush_stroke_declaring_20000_square_on_a_small_image_is_refused_before_decoding(tmp_path):
     """Label Studio's brush RLE whose result declares 20000 x 20000 (6.4 GB of values) on a 48 x 40
     image: its task is left out naming both sizes, before any value is decoded (a child process with

@@ -255,8 +255,10 @@ class Reader:
         if not self.files:
             subdirs = sorted((d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                              key=_natural_key)
+            why = [f"{got.file.as_posix()} ({got.not_used}; not read)" for got in reads if got.not_used][:4]
             raise ReleaseError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {str(root)!r}: "
-                               f"{one_level_down(root, subdirs or None, IMAGE_SUFFIXES)}; featbus reads "
+                               f"{one_level_down(root, subdirs or None, IMAGE_SUFFIXES)}"
+                               f"{'; also considered: ' if why else ''}{'; '.join(why)}; featbus reads "
                                f"{WORKING_LAYOUTS}")
         images, masks_of, unpaired, rule = split_masks(self.files, mask_pattern, self.release_name)
         if mask_pattern is not None and not masks_of:

@@ -40,7 +40,8 @@ from ..io import (
     limit_words,
 )
 
-__all__ = ["SourceError", "SourceRefused", "json_depth", "load_json", "read_table", "TableError"]
+__all__ = ["SourceError", "SourceRefused", "decoded_bytes", "json_depth", "load_json", "parquet_batches", "read_table",
+           "TableError", "value_lengths"]
 
 
 class TableError(ValueError):
@@ -216,21 +217,95 @@ def _read_jsonl(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     return list(header), [[_text(r.get(h)) for h in header] for r in records], lines
 
 
+#: Rows of a parquet file decoded at a time at most (:func:`parquet_batches`; fewer when its pages are large).
+PARQUET_BATCH_ROWS = 65_536
+
+
+def parquet_batches(path: Path, limit: int, columns: list[str] | None = None):
+    """``(schema, batches)`` of a parquet file's ``columns`` (all when None; ``image.path``: a struct's field), for
+    :func:`decoded_bytes` to count batch by batch against ``limit`` before a value is made a Python object: each
+    batch of so few rows that it decodes to at most an eighth of ``limit`` whatever the encoding (one value in
+    every row, dictionary-encoded; no value is longer than its column chunk's uncompressed pages, as the footer
+    gives them)."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    meta = file.metadata
+    at = [i for i in range(meta.num_columns) if columns is None or any(
+        meta.schema.column(i).path == c or meta.schema.column(i).path.startswith(f"{c}.") for c in columns)]
+    widest = 1  # the bytes of one row's column chunks, the largest row group's
+    for g in range(meta.num_row_groups):
+        widest = max(widest, sum(meta.row_group(g).column(i).total_uncompressed_size for i in at))
+    rows = max(1, min(PARQUET_BATCH_ROWS, limit // 8 // widest))
+    return file.schema_arrow, file.iter_batches(batch_size=rows, columns=columns)
+
+
+def value_lengths(array, chars: bool = False):
+    """Each row's length of a pyarrow text or bytes array (dictionary-encoded too: its values' lengths taken by
+    row, none decoded), in bytes or ``chars`` of text; None for an array of another type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = array.dictionary if isinstance(array, pa.DictionaryArray) else array
+    binary = pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)
+    if not (binary or pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    lengths = pc.binary_length(values) if binary or not chars else pc.utf8_length(values)
+    return pc.take(lengths, array.indices) if values is not array else lengths
+
+
+def decoded_bytes(array) -> int:
+    """The bytes a pyarrow array takes once decoded: a dictionary's value counted in each row that names it (as a
+    Python object made of each row would take), a struct's or list's values summed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lengths = value_lengths(array)
+    if lengths is not None:
+        return int(pc.sum(lengths).as_py() or 0)
+    if isinstance(array, pa.StructArray):
+        return sum(decoded_bytes(field) for field in array.flatten())
+    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):
+        return 8 * len(array) + decoded_bytes(array.flatten())
+    return array.nbytes
+
+
 def _read_parquet(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Hugging Face's ``metadata.parquet`` (pyarrow: the ``featbus[parquet]`` extra), its bytes, and its rows and
-    columns from the footer, checked before the rows are read."""
+    """Hugging Face's ``metadata.parquet`` (pyarrow: the ``featbus[parquet]`` extra): its bytes, rows and columns
+    from the footer, then what it decodes to batch by batch before a value is made a Python object (a value in
+    every row, dictionary-encoded, counted in each: :data:`~featbus.io.MAX_TABLE_BYTES`), each text cell within
+    :data:`~featbus.io.MAX_FIELD_CHARS` as a CSV's."""
     if importlib.util.find_spec("pyarrow") is None:
         raise ValueError("reading a .parquet table needs pyarrow, which is not installed (pip install "
                          "'featbus[parquet]')")
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     _within(path, path.stat().st_size, "MAX_TABLE_BYTES", "is {n:,} bytes")
     meta = pq.ParquetFile(path).metadata
     _within(path, meta.num_rows, "MAX_ROWS", "has {n:,} rows")
     _within(path, meta.num_columns, "MAX_COLUMNS", "has {n:,} columns")
-    frame = pq.read_table(path).to_pandas()
-    return ([str(c) for c in frame.columns], [[_text(v) for v in row] for row in frame.itertuples(index=False)],
-            list(range(2, len(frame) + 2)))
+    schema, batches = parquet_batches(path, MAX_TABLE_BYTES)
+    kept, total = [], 0
+    for batch in batches:
+        for name, values in zip(batch.schema.names, batch.columns):
+            lengths = value_lengths(values, chars=True)
+            longest = pc.max(lengths).as_py() if lengths is not None else None
+            _within(path, longest or 0, "MAX_FIELD_CHARS", "has a cell longer than {limit:,} characters (column "
+                    "{name!r})", name=name)
+            total += decoded_bytes(values) + len(values)  # a cell at least a byte, as a CSV's delimiter
+        _within(path, total, "MAX_TABLE_BYTES", "decodes to more than {limit:,} bytes (a value many rows share "
+                "counted in each)")
+        kept.append(batch)
+    frame = pa.Table.from_batches(kept, schema=schema).to_pandas()
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = [_text(v) for v in row]
+        _within(path, max(map(len, cells), default=0), "MAX_FIELD_CHARS", "has a cell longer than {limit:,} "
+                "characters")
+        rows.append(cells)
+    return [str(c) for c in frame.columns], rows, list(range(2, len(frame) + 2))
 
 
 class SourceError(ValueError):

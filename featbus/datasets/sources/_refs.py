@@ -12,12 +12,14 @@ An archive is untrusted input, listed by :func:`list_archive` with the rules of 
 out named; a member whose declared size is above :data:`~featbus.io.MAX_ARCHIVE_MEMBER_BYTES` is
 ``"too large"`` and its read stops one byte past that budget whatever it declares; an archive whose
 members declare more than :data:`~featbus.io.MAX_ARCHIVE_BYTES` together, or that lists more than
-:data:`~featbus.io.MAX_ARCHIVE_MEMBERS`, is refused whole (:class:`ArchiveError`) before any member is read.
+:data:`~featbus.io.MAX_ARCHIVE_MEMBERS`, is refused whole (:class:`ArchiveError`) before any member is read, as is
+a tar whose extended header (PAX, a GNU long name) claims more than :data:`~featbus.io.MAX_TAR_HEADER_BYTES`.
 """
 
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import functools
 import os
@@ -27,6 +29,7 @@ import tarfile
 import tempfile
 import threading
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +37,7 @@ import numpy as np
 
 from ... import io as _io
 from ..._records import ImageError, LeftOut
+from .._release_tables import decoded_bytes, parquet_batches
 
 __all__ = ["ArchiveError", "ArchiveMember", "ArrayRow", "archive_kind", "is_release_file", "list_archive",
            "load_array", "member_file", "npz_arrays", "parquet_column", "reference_from_text"]
@@ -54,6 +58,58 @@ def archive_kind(name: str | os.PathLike) -> str | None:
     if low.endswith(".zip"):
         return "zip"
     return "tar" if low.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")) else None
+
+
+class _HeaderRefused(ArchiveError):
+    """A tar's extended header refused (:class:`_TarInfo`): ``what`` it is, at byte ``offset``; who lists the tar
+    names it and the member."""
+
+    def __init__(self, what: str, offset: int):
+        super().__init__(f"has {what} (at byte {offset:,})")
+        self.what, self.offset = what, offset
+
+
+#: Extended headers (PAX, GNU long names) a tar may give in a row before a member: a real one gives at most four
+#: (a global and a member's PAX header, a long name and a long link name); tarfile follows each by recursion.
+MAX_CHAINED_HEADERS = 16
+
+
+class _TarInfo(tarfile.TarInfo):
+    """A tar header whose extended header (PAX, a GNU long name) is refused above
+    :data:`~featbus.io.MAX_TAR_HEADER_BYTES` before it is read (tarfile reads one whole, whatever size it claims),
+    as is a chain of more than :data:`MAX_CHAINED_HEADERS` of them."""
+
+    def _bounded(self, tar: tarfile.TarFile, proc):
+        kinds = {tarfile.XHDTYPE: "a PAX header", tarfile.XGLTYPE: "a global PAX header",
+                 tarfile.GNUTYPE_LONGNAME: "a GNU long name", tarfile.GNUTYPE_LONGLINK: "a GNU long link name"}
+        if self.size > _io.MAX_TAR_HEADER_BYTES:
+            raise _HeaderRefused(f"{kinds.get(self.type, 'an extended header')} of {self.size:,} bytes, more than "
+                                  f"{_io.limit_words('MAX_TAR_HEADER_BYTES')} (a name or PAX record is never that "
+                                  "large)", self.offset)
+        depth = getattr(tar, "_chained", 0)
+        if depth >= MAX_CHAINED_HEADERS:
+            raise _HeaderRefused(f"more than {MAX_CHAINED_HEADERS} extended headers in a row", self.offset)
+        tar._chained = depth + 1
+        try:
+            return proc(tar)
+        finally:
+            tar._chained = depth
+
+    def _proc_pax(self, tarfile):
+        return self._bounded(tarfile, super()._proc_pax)
+
+    def _proc_gnulong(self, tarfile):
+        return self._bounded(tarfile, super()._proc_gnulong)
+
+
+def _open_tar(path: Path) -> tarfile.TarFile:
+    """The tar at ``path`` open for reading (compressed or not), each extended header bounded (:class:`_TarInfo`)."""
+    return tarfile.open(path, tarinfo=_TarInfo)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's words on one line (tarfile says why each compression failed, a line each)."""
+    return " ".join(str(exc).split())
 
 
 _OPEN = threading.local()  # per thread: the zips open for reading, by (path, mtime, size)
@@ -97,7 +153,7 @@ class _TarReader:
 
     def __init__(self, path: Path):
         with contextlib.ExitStack() as failed:  # a tar whose headers do not read is closed, not left open
-            self.tar = failed.enter_context(tarfile.open(path))
+            self.tar = failed.enter_context(_open_tar(path))
             self.members = [m for m in self.tar.getmembers() if m.isreg()]
             failed.pop_all()
         self.close = self.tar.close
@@ -147,7 +203,8 @@ def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {exc})", path=name) from None
+        raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {_one_line(exc)})",
+                         path=name) from None
     if len(data) > budget:
         raise ImageError(f"expands beyond the budget of one member ({_io.limit_words(limit)} "
                          "bytes), whatever its header declares: never read whole", path=name)
@@ -282,10 +339,11 @@ def _stamp(file: Path) -> tuple:
     return os.fspath(file), st.st_mtime_ns, st.st_size
 
 
-def _within(what: str, nbytes: int) -> None:
-    """:class:`ArchiveError` when an array or a column expands beyond :data:`~featbus.io.MAX_ARRAY_BYTES`."""
-    if nbytes > _io.MAX_ARRAY_BYTES:
-        raise ArchiveError(f"{what} expands to {nbytes:,} bytes, more than {_io.limit_words('MAX_ARRAY_BYTES')}")
+def _within(what: str, nbytes: int, limit: str = "MAX_ARRAY_BYTES") -> None:
+    """:class:`ArchiveError` when an array or a column expands beyond the limit ``limit`` names
+    (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
+    if nbytes > getattr(_io, limit):
+        raise ArchiveError(f"{what} expands to {nbytes:,} bytes, more than {_io.limit_words(limit)}")
 
 
 def _while_unchanged(read):
@@ -309,20 +367,63 @@ def load_array(file: str | os.PathLike, key: str) -> np.ndarray:
     return array
 
 
+class _Rows(Sequence):
+    """A parquet column's values as a list whose items are made Python objects only when asked for (a value many
+    rows share, dictionary-encoded, is held once)."""
+
+    def __init__(self, chunks: list):
+        self.chunks = chunks
+        self.starts = [0]
+        for chunk in chunks:
+            self.starts.append(self.starts[-1] + len(chunk))
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = bisect.bisect_right(self.starts, index) - 1
+        return self.chunks[k][index - self.starts[k]].as_py()
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            yield from chunk.to_pylist()
+
+
 @_while_unchanged
-def parquet_column(file: str | os.PathLike, column: str) -> list:
-    """Column ``column`` of a parquet file as a list, read once while the file is unchanged; an image
-    struct (``{"bytes", "path"}``, as Hugging Face writes one) as its bytes. Its size is checked from
-    the file's metadata first (:data:`~featbus.io.MAX_ARRAY_BYTES`)."""
+def parquet_column(file: str | os.PathLike, column: str, field: str = "bytes", limit: str = "MAX_ARRAY_BYTES"):
+    """Column ``column`` of a parquet file as a list, read once while the file is unchanged; a struct (an image:
+    ``{"bytes", "path"}``, as Hugging Face writes one) as its ``field``. Its size is checked from the footer, then
+    by what it decodes to, counted batch by batch (one 4 MB image dictionary-encoded in every row counted in each),
+    before it is read whole: within the limit ``limit`` names (:data:`~featbus.io.MAX_ARRAY_BYTES`). A row is made
+    a Python object only when asked for."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(file).metadata
-    names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
-    _within(f"column {column!r} of {file!r}", sum(meta.row_group(g).column(i).total_uncompressed_size
-                                                  for g in range(meta.num_row_groups)
-                                                  for i in range(meta.num_columns) if names[i] == column))
-    values = pq.read_table(file, columns=[column]).column(column).to_pylist()
-    return [v.get("bytes") if isinstance(v, dict) else v for v in values]
+    arrow = meta.schema.to_arrow_schema()
+    if column not in arrow.names:
+        raise FileNotFoundError(f"{os.fspath(file)!r} holds no column {column!r}")
+    kind = arrow.field(column).type
+    if pa.types.is_struct(kind) and kind.get_field_index(field) < 0:
+        return _Rows([pa.nulls(meta.num_rows)])
+    read = f"{column}.{field}" if pa.types.is_struct(kind) else column
+    leaves = [i for i in range(meta.num_columns)
+              if meta.schema.column(i).path == read or meta.schema.column(i).path.startswith(f"{read}.")]
+    what = f"column {read!r} of {os.fspath(file)!r}"
+    _within(what, sum(meta.row_group(g).column(i).total_uncompressed_size
+                      for g in range(meta.num_row_groups) for i in leaves), limit)
+    chunks, rows, total = [], 0, 0
+    for kept in (False, True):  # counted first, then kept (a batch at a time: never the whole column twice)
+        for batch in parquet_batches(Path(file), getattr(_io, limit), [read])[1]:
+            values = batch.column(0).flatten()[0] if pa.types.is_struct(kind) else batch.column(0)
+            if kept:
+                chunks.append(values)
+                continue
+            rows, total = rows + len(values), total + decoded_bytes(values)
+            _within(f"{what} (its first {rows:,} rows)", total, limit)
+    return _Rows(chunks)
 
 
 # --------------------------------------------------------------------------- archives
@@ -349,7 +450,7 @@ def _contents(path: Path) -> list[tuple[str, int, str | None]]:
                      "a device or FIFO" if stat.S_IFMT(m) and not stat.S_ISREG(m) else None)
                     for i, m in ((i, i.external_attr >> 16) for i in infos)]
         out = []
-        with tarfile.open(path) as tf:
+        with _open_tar(path) as tf:
             for info in tf:  # headers only, one at a time (a tar has no directory to count first)
                 if len(out) >= _io.MAX_ARCHIVE_MEMBERS:
                     raise ArchiveError(f"{str(path)!r} lists more than {_io.limit_words('MAX_ARCHIVE_MEMBERS')} "
@@ -360,8 +461,12 @@ def _contents(path: Path) -> list[tuple[str, int, str | None]]:
             if out and tf.fileobj.tell() < tf.offset + tarfile.BLOCKSIZE:  # no end-of-archive block was read
                 out.append((out[-1][0], 0, _CUT_SHORT))
         return out
+    except _HeaderRefused as exc:
+        raise ArchiveError(f"{str(path)!r} has, before its member {len(out) + 1:,} (at byte {exc.offset:,}), "
+                           f"{exc.what}: not opened") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: {exc})") from None
+        raise ArchiveError(f"{str(path)!r} is not a readable {kind} archive ({type(exc).__name__}: "
+                           f"{_one_line(exc)})") from None
 
 
 def list_archive(path: str | os.PathLike, suffixes: tuple[str, ...], not_read: tuple[str, ...] = (),

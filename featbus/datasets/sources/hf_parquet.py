@@ -19,11 +19,11 @@ import os
 import re
 from pathlib import Path
 
-from ...io import MAX_JSON_BYTES, MAX_ROWS, limit_words
+from ...io import MAX_ROWS, limit_words
 from .._release_rules import folder_split, split_of
 from .._release_tables import SourceError
 from ._base import Entry, SourceRead
-from ._refs import ArrayRow, parquet_column
+from ._refs import ArchiveError, ArrayRow, parquet_column
 from .yolo import bounded_text, bounded_yaml
 
 __all__ = ["NAME", "read", "recognise"]
@@ -102,12 +102,11 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
     cells = parquet_column(path, column)
     # the file name each row's image struct keeps (its path's last part), read alone and only within
     # MAX_JSON_BYTES: names for every row, or the rows alone
-    leaf = f"{column}.path"
-    at = [i for i in range(meta.num_columns) if meta.schema.column(i).path == leaf]
-    nbytes = sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in at)
-    paths = pq.read_table(path, columns=[leaf]).column(0).to_pylist() if at and nbytes <= MAX_JSON_BYTES else []
-    kept = [str(p).replace("\\", "/").rsplit("/", 1)[-1] or None if p else None
-            for p in (x.get("path") if isinstance(x, dict) else x for x in paths)]
+    try:
+        paths = parquet_column(path, column, "path", "MAX_JSON_BYTES")
+    except ArchiveError:
+        paths = []
+    kept = [str(p).replace("\\", "/").rsplit("/", 1)[-1] or None if p else None for p in paths]
     kept = kept if kept and all(kept) else [None] * n
     for i, value in enumerate(values):
         if not cells[i]:
