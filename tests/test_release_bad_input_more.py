@@ -507,3 +507,57 @@ def test_a_coco_id_or_category_name_that_is_a_list_is_named_the_rest_read(tmp_pa
     rel = read_release(root)
     assert says in [f"{r.reason}: {r.detail}" for r in rel.summary.left_out]
     assert "malignant" in rel.labels and "unreadable" not in rel.summary.text()
+
+
+def test_a_flat_coco_polygon_is_one_polygon_and_an_rle_size_of_1e400_is_named(tmp_path):
+    """``"segmentation": [x, y, ...]`` (supervision's and MyVision's COCO) is one polygon, drawn (it left its image
+    out, "'int' object is not iterable"); an RLE whose ``size`` is ``1e400`` leaves its image out naming it (an
+    OverflowError made the whole file unreadable)."""
+    from _format_builders import SHAPE
+
+    h, w = SHAPE
+    square = [4.0, 4.0, 20.0, 4.0, 20.0, 20.0, 4.0, 20.0]
+    images = [{"id": k, "file_name": f"im{k}.png", "height": h, "width": w} for k in range(3)]
+    root = _coco(tmp_path, images, [square, [square], {"size": [0, w], "counts": [h * w]}])
+    text = (root / "result.json").read_text().replace('"size": [0,', '"size": [1e400,')
+    (root / "result.json").write_text(text)
+    rel = read_release(root)
+    assert [p.name for p in rel.images] == ["im0.png", "im1.png"]
+    assert rel.masks[0][0].render().sum() == rel.masks[1][0].render().sum() > 0
+    assert [(x.item, x.detail) for x in rel.summary.left_out] == [
+        ("images/im2.png", "result.json annotation 2: segmentation unread (its RLE size inf is no whole number of "
+                           "pixels)")]
+
+
+def test_a_tar_member_behind_a_refused_header_is_an_unreadable_image_named(tmp_path):
+    """An index naming ``rel.tar!b.png`` in a tar whose extended headers are refused: reading its pixels raised the
+    refusal as a traceback; it is an unreadable image, named, that ``on_error="skip"`` leaves out."""
+    import warnings
+
+    from featbus.datasets import load_data
+
+    record = b"20 path=benign_2.png\n".ljust(512, b"\0")
+    (tmp_path / "rel.tar").write_bytes((_tar_header(b"PaxHeader", 21, b"x") + record) * 40 + bytes(1024))
+    (tmp_path / "index.csv").write_text("image,label\nrel.tar!b.png,benign\nrel.tar!c.png,malignant\n")
+    with warnings.catch_warnings(record=True) as said, pytest.raises(ValueError, match="no readable image"):
+        warnings.simplefilter("always")
+        load_data(tmp_path / "index.csv", on_error="skip")
+    assert any("rel.tar!b.png" in str(w.message) and "more than 16 extended headers" in str(w.message)
+               for w in said)
+
+
+def test_a_parquet_table_of_many_rows_is_read_in_few_batches(tmp_path):
+    """One row group of 20,000 rows: the batch size was the limit over the whole group's bytes, so batches shrank
+    as the table grew (rows squared); a row now takes its share of each column chunk."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from featbus.datasets._release_tables import PARQUET_BATCH_ROWS, parquet_batches
+    from featbus.io import MAX_TABLE_BYTES
+
+    n = 20_000
+    path = tmp_path / "metadata.parquet"
+    pq.write_table(pa.table({"file_name": [f"images/{k:06d}.png" for k in range(n)],
+                             "label": ["benign" if k % 3 else "malignant" for k in range(n)]}), path)
+    batches = list(parquet_batches(path, MAX_TABLE_BYTES)[1])
+    assert len(batches) == 1 and PARQUET_BATCH_ROWS >= n and sum(len(b) for b in batches) == n

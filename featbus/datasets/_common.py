@@ -128,7 +128,8 @@ def _read_keeping_image(item, index: int):
         for drawn in (m for m in mask_paths if hasattr(m, "render")):
             size = tuple(info.get("shape", image.shape)[:2])  # the file's: drawn at another, never rendered
             if tuple(drawn.size) != size:
-                raise ValueError(f"drawn at {drawn.size[1]}x{drawn.size[0]}, the image is {size[1]}x{size[0]}")
+                raise ImageError(f"drawn at {drawn.size[1]}x{drawn.size[0]}, the image is {size[1]}x{size[0]}",
+                                 path=str(drawn))
             mask |= mask_at_work(drawn.render(), image.shape[:2])
         return image, mask, None, meta
     except (ImageError, FileNotFoundError, ValueError) as exc:

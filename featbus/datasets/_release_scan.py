@@ -123,7 +123,7 @@ def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
     return tuple(map(column_key, named_folders(rel, release_name)))
 
 
-def _unnamed_images(rel: Path, release_name: str = "") -> tuple[str, ...]:
+def _scope_without_image_folders(rel: Path, release_name: str = "") -> tuple[str, ...]:
     """:func:`scope_of` without the folders whose name says they hold images (``TIFF Images``, ``Original``)."""
     return tuple(column_key(p) for p in named_folders(rel, release_name) if not IMAGES_TOO.search(p))
 
@@ -185,7 +185,8 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
     index = _unique_keys(images, lambda f: scope_of(f, release_name), lambda f: stem_keys(f.stem))
     in_split = _unique_keys(images, lambda f: (scope_of(f, release_name), folder_split(f)), lambda f: stem_keys(f.stem))
     # last, without the folders named as holding images (DMID's 'TIFF Images/' beside 'ROI Masks/')
-    loose = _unique_keys(images, lambda f: _unnamed_images(f, release_name), lambda f: stem_keys(f.stem))
+    loose = _unique_keys(images, lambda f: _scope_without_image_folders(f, release_name),
+                         lambda f: stem_keys(f.stem))
     unpaired = []
     for m in in_folders:
         scope, parts = scope_of(m, release_name), mask_parts(m.stem)
@@ -196,7 +197,7 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
             keys = [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
             keys.append(f"{keys[0]}_0000")  # nnU-Net's labelsTr/<case> for imagesTr/<case>_0000 (its channel 0)
             slots = (in_split.get((scope, folder_split(m)), {}), index.get(scope, {}),
-                     loose.get(_unnamed_images(m, release_name), {}))
+                     loose.get(_scope_without_image_folders(m, release_name), {}))
             owner = next((slot[k] for slot in slots for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)

@@ -223,20 +223,27 @@ PARQUET_BATCH_ROWS = 65_536
 
 def parquet_batches(path: Path, limit: int, columns: list[str] | None = None):
     """``(schema, batches)`` of a parquet file's ``columns`` (all when None; ``image.path``: a struct's field), for
-    :func:`decoded_bytes` to count batch by batch against ``limit`` before a value is made a Python object: each
-    batch of so few rows that it decodes to at most an eighth of ``limit`` whatever the encoding (one value in
-    every row, dictionary-encoded; no value is longer than its column chunk's uncompressed pages, as the footer
-    gives them)."""
+    :func:`decoded_bytes` to count batch by batch against ``limit`` before a value is made a Python object. A
+    dictionary-encoded column is read as its dictionary and indices (a value in every row held once); a batch has
+    so few rows that it decodes to about an eighth of ``limit``: a row takes its share of each column chunk's
+    uncompressed pages, or all of them where prefixes are shared (``DELTA_BYTE_ARRAY``: any value may be as long)."""
     import pyarrow.parquet as pq
 
-    file = pq.ParquetFile(path)
-    meta = file.metadata
+    meta = pq.ParquetFile(path).metadata
     at = [i for i in range(meta.num_columns) if columns is None or any(
         meta.schema.column(i).path == c or meta.schema.column(i).path.startswith(f"{c}.") for c in columns)]
-    widest = 1  # the bytes of one row's column chunks, the largest row group's
+    dictionary, per_row = set(), 1  # the bytes one row may take, the largest row group's
     for g in range(meta.num_row_groups):
-        widest = max(widest, sum(meta.row_group(g).column(i).total_uncompressed_size for i in at))
-    rows = max(1, min(PARQUET_BATCH_ROWS, limit // 8 // widest))
+        group, worst = meta.row_group(g), 0
+        for i in at:
+            chunk = group.column(i)
+            if chunk.has_dictionary_page:
+                dictionary.add(meta.schema.column(i).path)
+            size = chunk.total_uncompressed_size
+            worst += size if "DELTA_BYTE_ARRAY" in chunk.encodings else -(-size // max(1, group.num_rows))
+        per_row = max(per_row, worst)
+    rows = max(1, min(PARQUET_BATCH_ROWS, limit // 8 // per_row))
+    file = pq.ParquetFile(path, read_dictionary=sorted(dictionary) or None)
     return file.schema_arrow, file.iter_batches(batch_size=rows, columns=columns)
 
 

@@ -79,7 +79,8 @@ def off_image(xy, size: tuple[float, float]) -> float | None:
 
 def whole(value, name: str) -> int:
     """An annotation file's size field ``name`` (``height``, ``original_width``) as a whole number of pixels, none
-    given 0; a :class:`ValueError` naming the field for anything else (text, a fraction, a negative, infinity)."""
+    given 0 (a number written as text, ``"512"``, read as the number); a :class:`ValueError` naming the field for
+    anything else (other text, a fraction, a negative, infinity, a boolean)."""
     try:
         n = int(value or 0)
     except (TypeError, ValueError, OverflowError):

@@ -200,7 +200,7 @@ def _read_member(path: Path, member: str, limit: str = "MAX_ARCHIVE_MEMBER_BYTES
                 data = handle.read(member, budget)
     except KeyError:
         raise FileNotFoundError(f"{name!r}: no such member of its archive") from None
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, NotImplementedError, ArchiveError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ImageError(f"cannot be read from its archive ({type(exc).__name__}: {_one_line(exc)})",
@@ -348,8 +348,8 @@ def _within(what: str, nbytes: int, limit: str = "MAX_ARRAY_BYTES") -> None:
 
 def _while_unchanged(read):
     """``read(file, *args)`` read once while the file is unchanged (by its path, mtime and size; the
-    last four kept)."""
-    cached = functools.lru_cache(maxsize=4)(lambda stamp, *args: read(stamp[0], *args))
+    last eight kept: a hub shard's label, image and name columns, of two shards or more)."""
+    cached = functools.lru_cache(maxsize=8)(lambda stamp, *args: read(stamp[0], *args))
     return functools.wraps(read)(lambda file, *args: cached(_stamp(Path(file)), *args))
 
 
@@ -415,14 +415,11 @@ def parquet_column(file: str | os.PathLike, column: str, field: str = "bytes", l
     _within(what, sum(meta.row_group(g).column(i).total_uncompressed_size
                       for g in range(meta.num_row_groups) for i in leaves), limit)
     chunks, rows, total = [], 0, 0
-    for kept in (False, True):  # counted first, then kept (a batch at a time: never the whole column twice)
-        for batch in parquet_batches(Path(file), getattr(_io, limit), [read])[1]:
-            values = batch.column(0).flatten()[0] if pa.types.is_struct(kind) else batch.column(0)
-            if kept:
-                chunks.append(values)
-                continue
-            rows, total = rows + len(values), total + decoded_bytes(values)
-            _within(f"{what} (its first {rows:,} rows)", total, limit)
+    for batch in parquet_batches(Path(file), getattr(_io, limit), [read])[1]:  # each batch counted before it is kept
+        values = batch.column(0).flatten()[0] if pa.types.is_struct(kind) else batch.column(0)
+        rows, total = rows + len(values), total + decoded_bytes(values)
+        _within(f"{what} (its first {rows:,} rows)", total, limit)
+        chunks.append(values)
     return _Rows(chunks)
 
 

@@ -110,7 +110,7 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
         seg = ann.get("segmentation")
         try:
             if isinstance(seg, dict):
-                size = tuple(int(v) for v in seg.get("size", ()))
+                size = tuple(whole(v, "RLE size") for v in seg.get("size", ()))
                 if size != (h, w):
                     what = f"{size[1]}x{size[0]}" if len(size) == 2 else f"size {seg.get('size')!r}"
                     got.out(item, "mask size differs",
@@ -121,7 +121,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     raise ValueError(f"its runs cover {sum(runs)} pixels, not {h}x{w}")
                 rles.append((seg["counts"], size))
             elif isinstance(seg, list):
-                for flat in seg:
+                flat_one = bool(seg) and all(isinstance(v, (int, float)) for v in seg)  # [x, y, ...]: one polygon
+                for flat in [seg] if flat_one else seg:
                     xy = [float(v) for v in flat]
                     if len(xy) < 6 or len(xy) % 2:
                         raise ValueError(f"a polygon of {len(xy)} coordinates")
@@ -133,7 +134,8 @@ def read(root: Path, file: Path, images: list[Path] | None, unannotated: str = "
                     polys.append(tuple(xy))
             elif seg is not None:
                 raise ValueError(f"of type {type(seg).__name__}: neither polygons nor an RLE")
-        except (TypeError, ValueError, KeyError) as exc:  # never drawn, and its other annotations would misstate it
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:  # never drawn, its other annotations would
+            # misstate it
             spoilt.setdefault(image_id, f"{item}: segmentation unread ({exc})")
     for image_id, (found, size, polys, rles, classes) in listed.items():
         if image_id in spoilt:
@@ -164,7 +166,7 @@ def _drawn_masks(path: str) -> dict:
     """The masks a COCO (or Label Studio) file draws, by image id (parsed once while the file is unchanged)."""
     try:
         return {m.ref: m for e in read(Path(path).parent, Path(Path(path).name), None).entries for m in e.masks}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # then the cell is a missing file, named
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, OverflowError):  # the cell a missing file, named
         return {}
 
 

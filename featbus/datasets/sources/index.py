@@ -184,14 +184,16 @@ def index_entries(path: Path, *, strict: bool = False, classes=None, require_lab
                 raise bad_row(line, f"label {label!r} is not one of the classes {[str(c) for c in classes]}")
         there = []
         for m, target in targets:  # a drawn mask's size is the cell's: within the pixel limit, else never drawn
-            problem = pixel_limit_problem(target.size) if isinstance(target, DrawnMask) else None
+            drawn = isinstance(target, DrawnMask)
+            problem = pixel_limit_problem(target.size) if drawn else None
+            found = drawn or os.path.isfile(_container(target))
             if problem is not None:
                 left_out.append(LeftOut(f"row {line} of {path.name}", problem[0],
                                         f"mask {m!r}: {problem[1]} (the image kept without it)"))
-            elif not isinstance(target, DrawnMask) and not os.path.isfile(_container(target)):
+            elif not found:
                 left_out.append(LeftOut(f"row {line} of {path.name}", "mask not found",
                                         f"{m!r} (the image kept without it)"))
-            there.append(problem is None and (isinstance(target, DrawnMask) or os.path.isfile(_container(target))))
+            there.append(found and problem is None)
         kept.append((line, row["cells"]))
         no_patient += has_group and not group
         entries.append(Entry(image, label or None, tuple(t for (_, t), ok in zip(targets, there) if ok),
