@@ -36,7 +36,7 @@ from ._release_rules import (
 )
 
 __all__ = ["LeftOut", "copies_folders", "dicom_name", "named_folders",
-           "normalisation_mattered", "one_level_down", "path_key", "probe_files", "scope_of", "split_masks",
+           "normalisation_mattered", "one_level_down", "path_key", "probe_files", "split_masks",
            "unwrap_download_folder", "walk_release"]
 
 
@@ -117,15 +117,14 @@ def named_folders(rel: Path, release_name: str = "") -> list[str]:
     return [p for p in rel.parts[:-1] if not is_container(p, release_name) and not is_mask_folder(p)]
 
 
-def scope_of(rel: Path, release_name: str = "") -> tuple[str, ...]:
-    """:func:`named_folders` compared as keys: an image and its mask share it (``benign/images/a.png``
-    and ``benign/masks/a.png``)."""
-    return tuple(map(column_key, named_folders(rel, release_name)))
-
-
-def _scope_without_image_folders(rel: Path, release_name: str = "") -> tuple[str, ...]:
-    """:func:`scope_of` without the folders whose name says they hold images (``TIFF Images``, ``Original``)."""
-    return tuple(column_key(p) for p in named_folders(rel, release_name) if not IMAGES_TOO.search(p))
+def _pairing_scopes(rel: Path, release_name: str = "") -> tuple:
+    """The scopes a mask folder's file and an image are paired in, most specific first: its
+    :func:`named_folders` compared as keys (``benign/images/a.png`` and ``benign/masks/a.png`` share them) with
+    the split (``train/`` and ``test/`` may each hold a ``1.png``), then alone, then without the folders named as
+    holding images (DMID's ``TIFF Images/`` beside ``ROI Masks/``)."""
+    named = named_folders(rel, release_name)
+    scope = tuple(map(column_key, named))
+    return (scope, folder_split(rel)), scope, tuple(column_key(p) for p in named if not IMAGES_TOO.search(p))
 
 
 def _unique_keys(files: list[Path], scope, keys) -> dict:
@@ -179,25 +178,22 @@ def split_masks(files: list[Path], mask_pattern: str | None, release_name: str =
                     rules.setdefault(f"beside {parts[1]}", f"<name>_{parts[1]} beside the image")
     taken = {m for pairs in masks_of.values() for m, _ in pairs}
     images = [f for f in candidates if f not in taken]
-    # a mask folder's files: the image of the same scope whose stem (or stem without a leading word)
-    # is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png for Images/bus_0001-l.png);
-    # of the same split first (train/ and test/ may each hold a 1.png), else of any
-    index = _unique_keys(images, lambda f: scope_of(f, release_name), lambda f: stem_keys(f.stem))
-    in_split = _unique_keys(images, lambda f: (scope_of(f, release_name), folder_split(f)), lambda f: stem_keys(f.stem))
-    # last, without the folders named as holding images (DMID's 'TIFF Images/' beside 'ROI Masks/')
-    loose = _unique_keys(images, lambda f: _scope_without_image_folders(f, release_name),
-                         lambda f: stem_keys(f.stem))
+    # a mask folder's files: the image of the same scope (:func:`_pairing_scopes`, the first that pairs) whose stem
+    # (or stem without a leading word) is the mask's stem, or its stem without a mask word (Masks/mask_0001-l.png
+    # for Images/bus_0001-l.png)
+    scopes = {f: _pairing_scopes(f, release_name) for f in images} if in_folders else {}
+    keys_of = {f: stem_keys(f.stem) for f in scopes}
+    indexes = [_unique_keys(images, lambda f, j=j: scopes[f][j], keys_of.__getitem__) for j in range(3) if scopes]
     unpaired = []
     for m in in_folders:
-        scope, parts = scope_of(m, release_name), mask_parts(m.stem)
+        mine, parts = _pairing_scopes(m, release_name), mask_parts(m.stem)
         if mask_pattern is not None:
-            owner = next((img for img in images if scope_of(img, release_name) == scope
+            owner = next((img for img in images if scopes[img][1] == mine[1]
                           and _pattern_regex(mask_pattern, img.stem).match(m.name)), None)
         else:
             keys = [m.stem.casefold()] + ([parts[0].casefold()] if parts else [])
             keys.append(f"{keys[0]}_0000")  # nnU-Net's labelsTr/<case> for imagesTr/<case>_0000 (its channel 0)
-            slots = (in_split.get((scope, folder_split(m)), {}), index.get(scope, {}),
-                     loose.get(_scope_without_image_folders(m, release_name), {}))
+            slots = [index.get(scope, {}) for index, scope in zip(indexes, mine)]
             owner = next((slot[k] for slot in slots for k in keys if slot.get(k) is not None), None)
         if owner is None:
             unpaired.append(m)
