@@ -43,6 +43,11 @@ def _name(image) -> str:
     return image.as_posix() if isinstance(image, Path) else os.fspath(image)
 
 
+def _masks_out(img, masks) -> list[LeftOut]:
+    """The masks (``(mask, word)`` pairs) of an image left out, each named as its mask."""
+    return [LeftOut(_name(m), "mask", f"of {_name(img)}, left out") for m, _ in masks]
+
+
 def _presentation(header) -> str:
     """A DICOM header's ``PresentationIntentType`` (upper case), ``""`` without one."""
     try:
@@ -72,7 +77,7 @@ def _checked(reader, pairs, done=frozenset(), *, folder=False) -> tuple[list, tu
             problem = pixel_limit_problem(shape)
         if problem is not None:
             reader.out(_name(img), *problem)
-            later += [LeftOut(_name(m), "mask", f"of {_name(img)}, left out") for m, _ in masks]  # none unnamed
+            later += _masks_out(img, masks)  # none unnamed
             kept.append(None)
             continue
         own = []
@@ -287,8 +292,8 @@ class Reader:
         n_out = len(self.left_out)
         labels, class_source, class_order = self._labels(chosen, images, rows_of, label_column, summary)
         out = {x.item for x in self.left_out[n_out:]}  # images the labels' reading left out (All/'s copies)
-        self.left_out += [LeftOut(m.as_posix(), "mask", f"of {img.as_posix()}, left out") for img in images
-                          if img.as_posix() in out for m, _ in masks_of.get(img, [])]
+        for img in (img for img in images if img.as_posix() in out):
+            self.left_out += _masks_out(img, masks_of.get(img, []))
         labels = [label for img, label in zip(images, labels) if img.as_posix() not in out]
         images = [img for img in images if img.as_posix() not in out]
         images, labels = table.two_labels(self, images, labels, rows_of, chosen)
